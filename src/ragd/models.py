@@ -1,0 +1,162 @@
+"""SQLAlchemy 2 tables shared by every Store and by the Alembic migrations.
+
+Core tables rather than ORM classes: the stores do bulk inserts, atomic chunk swaps and
+dialect-specific search SQL, which read more plainly as Core statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+metadata_obj = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable id with a type prefix (``col_``, ``doc_``) for readable logs."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError("UTCDateTime needs an aware datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+collections = Table(
+    "collections",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("embedding_model", String(500), nullable=False),
+    Column("embedding_dim", Integer, nullable=False),
+    # Bumped whenever the collection's chunk set changes: in-process vector caches
+    # compare it to know when to reload, so several processes stay coherent.
+    Column("chunks_version", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "collection_id",
+        String(40),
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("title", String(500), nullable=True),
+    Column("source_type", String(10), nullable=False),  # upload | text | url
+    Column("source", String(2000), nullable=True),  # filename or URL
+    Column("mime_type", String(100), nullable=True),
+    Column("content_hash", String(64), nullable=True),  # sha-256 of normalized text
+    Column("source_hash", String(64), nullable=True),  # sha-256 of the raw upload
+    Column("metadata", JSON, nullable=False, default=dict),
+    Column("status", String(12), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("chunk_count", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ready_at", UTCDateTime, nullable=True),
+    Index("ix_documents_collection_created", "collection_id", "created_at", "id"),
+    Index("ix_documents_status_next", "status", "next_attempt_at"),
+    Index("ix_documents_collection_content", "collection_id", "content_hash"),
+    Index("ix_documents_collection_source", "collection_id", "source_hash"),
+)
+
+# The uploaded bytes or submitted text, kept in the database so that any worker on any
+# machine can (re)process a document without a shared disk.
+document_sources = Table(
+    "document_sources",
+    metadata_obj,
+    Column(
+        "document_id",
+        String(40),
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("content", LargeBinary, nullable=False),
+)
+
+chunks = Table(
+    "chunks",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "document_id",
+        String(40),
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Denormalized so that search never needs a join to scope by collection.
+    Column("collection_id", String(40), nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("heading_path", JSON, nullable=False, default=list),
+    Column("token_count", Integer, nullable=False),
+    Column("char_start", Integer, nullable=False),
+    Column("char_end", Integer, nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("embedding", LargeBinary, nullable=False),  # float32, L2-normalized
+    UniqueConstraint("document_id", "ordinal"),
+    Index("ix_chunks_collection", "collection_id"),
+)
+
+embedding_cache = Table(
+    "embedding_cache",
+    metadata_obj,
+    Column("model", String(500), primary_key=True),
+    Column("text_hash", String(64), primary_key=True),
+    Column("embedding", LargeBinary, nullable=False),
+)

@@ -1,0 +1,137 @@
+"""Plain records that cross the Store seam, so no SQLAlchemy row leaks upward."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
+DocumentStatus = Literal["queued", "processing", "ready", "failed"]
+DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+MetadataValue = str | int | float | bool | None
+Filters = dict[str, MetadataValue]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    name: str
+    description: str
+    embedding_model: str
+    embedding_dim: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    document_count: int = 0
+    chunk_count: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    collection_id: str
+    title: str | None
+    source_type: str
+    source: str | None
+    mime_type: str | None
+    content_hash: str | None
+    source_hash: str | None
+    metadata: dict[str, Any]
+    status: DocumentStatus
+    error: str | None
+    attempts: int
+    chunk_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    ready_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """What a service hands the store to queue a document for ingestion."""
+
+    collection_id: str
+    title: str | None
+    source_type: str
+    source: str | None
+    mime_type: str | None
+    content_hash: str | None
+    source_hash: str | None
+    metadata: dict[str, Any]
+    content: bytes
+    status: DocumentStatus = "queued"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed document: everything a worker needs to process it."""
+
+    document_id: str
+    collection_id: str
+    title: str | None
+    source_type: str
+    source: str | None
+    mime_type: str | None
+    content_hash: str | None
+    attempts: int
+    lease_owner: str
+    content: bytes
+    embedding_model: str
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    token_count: int
+    char_start: int
+    char_end: int
+    text_hash: str
+    embedding: Vector
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: str
+    document_id: str
+    collection_id: str
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    token_count: int
+    char_start: int
+    char_end: int
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoredId:
+    """A chunk id with the score one retrieval leg gave it (higher is better)."""
+
+    chunk_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class JobCompletion:
+    """A processed job's result: parsed facts about the document and its chunks."""
+
+    document_id: str
+    lease_owner: str
+    title: str | None
+    mime_type: str
+    content_hash: str
+    chunks: list[NewChunk]
