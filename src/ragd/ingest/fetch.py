@@ -32,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def check_url(
     """Validate ``url`` for fetching and return it (surrounding whitespace removed).
 
     Only http and https, a host, no userinfo, at most ``max_length`` characters,
-    a port (if given) in 1–65535. Purely syntactic: no DNS. When
+    a port (if given) in 1-65535. Purely syntactic: no DNS. When
     ``allow_private`` is false an IP-literal host that is not public is refused
     here already unless it lies in one of ``allow_networks`` (CIDR strings).
 
@@ -262,7 +263,8 @@ def fetch_url(
     Raises:
         UnsafeURL: a URL or a redirect target is refused.
         PayloadTooLarge: the body (or its ``Content-Length``) exceeds ``max_bytes``.
-        FetchError: 4xx other than 429, too many redirects, an unresolvable host.
+        FetchError: 4xx other than 429, too many redirects, an unresolvable host,
+            a TLS certificate that fails verification.
         TransientError: 429, 5xx, a timeout or a network failure.
     """
     if max_bytes < 0:
@@ -338,10 +340,24 @@ def _fetch_hop(
                 deadline=deadline,
                 max_bytes=max_bytes,
             )
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
+            if _caused_by(exc, ssl.SSLCertVerificationError):
+                raise FetchError(f"TLS certificate verification failed for {host}") from None
             if index == len(addresses) - 1:
                 raise TransientError(f"could not connect to {host}") from None
     raise FetchError(f"could not connect to {host}")
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` appears in the chain of causes behind ``exc``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _request(

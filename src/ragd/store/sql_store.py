@@ -98,8 +98,9 @@ class SqlStore:
         self, *, name: str, description: str, embedding_model: str, embedding_dim: int
     ) -> Collection:
         now = utcnow()
+        collection_id = new_id("col")
         values = {
-            "id": new_id("col"),
+            "id": collection_id,
             "name": name,
             "description": description,
             "embedding_model": embedding_model,
@@ -113,7 +114,7 @@ class SqlStore:
                 conn.execute(insert(collections).values(**values))
         except IntegrityError:
             raise Conflict(f"a collection named {name!r} already exists") from None
-        return self.get_collection(values["id"])
+        return self.get_collection(collection_id)
 
     def _collection_query(self) -> Any:
         doc_counts = (
@@ -140,9 +141,7 @@ class SqlStore:
         query = self._collection_query().where(*conditions).order_by(collections.c.name)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
-            collection_from_row(row, row.document_count, row.chunk_count) for row in rows
-        ]
+        return [collection_from_row(row, row.document_count, row.chunk_count) for row in rows]
 
     def list_collections(self) -> list[Collection]:
         return self._collections_where()
@@ -199,9 +198,12 @@ class SqlStore:
         now = utcnow()
         document_id = new_id("doc")
         with self._write() as conn:
-            if conn.execute(
-                select(collections.c.id).where(collections.c.id == new.collection_id)
-            ).first() is None:
+            if (
+                conn.execute(
+                    select(collections.c.id).where(collections.c.id == new.collection_id)
+                ).first()
+                is None
+            ):
                 raise NotFound(f"collection {new.collection_id!r} not found")
             existing = self._find_duplicate(conn, new)
             if existing is not None:

@@ -46,10 +46,7 @@ class VectorCache:
             if entry is not None and entry.version == version:
                 return entry.ids, entry.matrix
             ids = load_ids()
-            if entry is None:
-                matrix = load_vectors(ids)
-            else:
-                matrix = _refresh(entry, ids, load_vectors)
+            matrix = load_vectors(ids) if entry is None else _refresh(entry, ids, load_vectors)
             self._entries[collection_id] = _Entry(version, ids, matrix)
             return ids, matrix
 

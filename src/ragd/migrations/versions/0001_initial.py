@@ -82,9 +82,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_documents_collection_content", "documents", ["collection_id", "content_hash"]
     )
-    op.create_index(
-        "ix_documents_collection_source", "documents", ["collection_id", "source_hash"]
-    )
+    op.create_index("ix_documents_collection_source", "documents", ["collection_id", "source_hash"])
     op.create_table(
         "document_sources",
         sa.Column(

@@ -1,0 +1,86 @@
+"""Builds every provider and service from one Settings object, in one place.
+
+The HTTP app, the CLI and the tests all start from a :class:`Container`, so which Store,
+Embedder and Generator run is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from ragd.config import Settings
+from ragd.embedding import Embedder, build_embedder
+from ragd.generation.base import Generator
+from ragd.generation.extractive import ExtractiveGenerator
+from ragd.ingest.worker import IngestWorker
+from ragd.services.answers import AnswerService
+from ragd.services.collections import CollectionService
+from ragd.services.documents import DocumentService
+from ragd.services.search import SearchService
+from ragd.store import Store, open_store
+
+log = structlog.get_logger(__name__)
+
+
+def build_generator(settings: Settings) -> Generator:
+    """An LLM when one is configured, otherwise the offline extractive generator."""
+    if settings.llm_base_url:
+        from ragd.generation.openai_compat import OpenAICompatGenerator
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return OpenAICompatGenerator(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
+    return ExtractiveGenerator()
+
+
+class Container:
+    """The running application's parts; ``close`` releases what ``__init__`` opened."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings)
+        self.embedder = embedder or build_embedder(settings)
+        self.generator = build_generator(settings)
+        self.collections = CollectionService(self.store, self.embedder)
+        self.documents = DocumentService(self.store, self.collections, settings)
+        self.search = SearchService(self.store, self.embedder, self.collections, settings)
+        self.answers = AnswerService(self.search, self.generator)
+        self._worker_stop = threading.Event()
+        self._worker_thread: threading.Thread | None = None
+
+    def new_worker(self) -> IngestWorker:
+        return IngestWorker(self.store, self.embedder, self.settings)
+
+    def start_background_worker(self) -> None:
+        worker = self.new_worker()
+        self._worker_stop.clear()
+        self._worker_thread = threading.Thread(
+            target=worker.run, args=(self._worker_stop,), name="ragd-worker", daemon=True
+        )
+        self._worker_thread.start()
+
+    def stop_background_worker(self, timeout_s: float = 30.0) -> None:
+        if self._worker_thread is None:
+            return
+        self._worker_stop.set()
+        self._worker_thread.join(timeout_s)
+        if self._worker_thread.is_alive():
+            log.warning("ingestion worker did not stop in time; its leases will expire")
+        self._worker_thread = None
+
+    def close(self) -> None:
+        self.stop_background_worker()
+        self.store.close()

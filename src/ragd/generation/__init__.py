@@ -1,0 +1,28 @@
+"""Answer generation: a question plus numbered passages in, an answer citing them as [n] out."""
+
+from ragd.generation.base import (
+    NO_ANSWER_TEXT,
+    GeneratedAnswer,
+    Generator,
+    Passage,
+    StreamingGenerator,
+)
+from ragd.generation.citations import CitationFilter, extract_citations
+from ragd.generation.extractive import ExtractiveGenerator
+from ragd.generation.openai_compat import OpenAICompatGenerator
+from ragd.generation.prompts import answer_messages, load_prompt, render_sources
+
+__all__ = [
+    "NO_ANSWER_TEXT",
+    "CitationFilter",
+    "ExtractiveGenerator",
+    "GeneratedAnswer",
+    "Generator",
+    "OpenAICompatGenerator",
+    "Passage",
+    "StreamingGenerator",
+    "answer_messages",
+    "extract_citations",
+    "load_prompt",
+    "render_sources",
+]

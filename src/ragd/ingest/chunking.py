@@ -1,0 +1,434 @@
+"""Structure-aware chunking of normalized text under a token budget.
+
+Chunks are what gets embedded and retrieved, so they follow the document's own structure:
+a chunk never spans two Markdown sections (its ``heading_path`` says where it came from),
+whole paragraphs, lists and code blocks are kept together when they fit, and only text
+that cannot fit is cut, first at sentence ends, then between words. Consecutive chunks of
+one section share a little trailing context so a fact split across a boundary is still
+retrievable. Everything is a single linear pass; tokens are estimated, never computed
+with the real tokenizer, which would dominate ingestion time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+__all__ = ["Chunk", "Heading", "chunk_document", "count_tokens", "iter_headings"]
+
+# Scripts written without spaces: a wordpiece tokenizer emits about one token per
+# character, so each character counts as a word of its own.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
+_CHARS_PER_EXTRA_TOKEN = 6
+
+_ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)(.*)")
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t])#+$")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+# Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
+_SENTENCE_END = re.compile(r"([.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*)\s+")
+_LINE = re.compile(r"[^\n]+")
+_SENTENCE_PUNCT = frozenset(".!?\u2026")
+_CLOSERS = frozenset("\"'\u201d\u2019\u00bb)]")
+
+BlockKind = Literal["prose", "list", "code"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable unit of a document.
+
+    ``char_start``/``char_end`` locate the chunk's new material in the chunked text (the
+    overlap copied from the previous chunk lies before ``char_start``), so citations can
+    point back into the source without double-highlighting overlapped text.
+    """
+
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class Heading:
+    """An ATX heading; ``start``/``end`` locate its text (without the ``#`` marks)."""
+
+    level: int
+    text: str
+    start: int
+    end: int
+
+
+class _Line(NamedTuple):
+    start: int
+    end: int  # excludes trailing whitespace
+    kind: Literal["heading", "fence", "code", "blank", "text"]
+    heading: Heading | None
+
+
+@dataclass
+class _Block:
+    start: int
+    end: int
+    kind: BlockKind
+
+
+@dataclass
+class _Section:
+    level: int
+    path: tuple[str, ...]
+    heading: Heading | None
+    blocks: list[_Block] = field(default_factory=list)
+
+
+class _Piece(NamedTuple):
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass
+class _Span:
+    text_start: int  # where the chunk text begins, overlap included
+    new_start: int  # where the chunk's new material begins
+    end: int
+    tokens: int
+
+
+def count_tokens(text: str) -> int:
+    """Estimate how many wordpiece tokens ``text`` becomes, without loading a tokenizer.
+
+    It approximates the embedding model's (MiniLM, uncased WordPiece) tokenizer, which
+    silently truncates input past its 256-token window; chunks are sized with this
+    estimate so they fit. Words and punctuation marks count one each, long words one
+    extra per six characters (rare words split into several pieces) and CJK characters
+    one each. It errs on the high side, and it is additive over text split at whitespace,
+    which lets the chunker sum the counts of pieces instead of re-counting.
+    """
+    words = _TOKEN_RE.findall(text)
+    extra = sum(len(w) // _CHARS_PER_EXTRA_TOKEN for w in words if len(w) >= 6)
+    return len(words) + extra
+
+
+def iter_headings(text: str) -> Iterator[Heading]:
+    """Yield the ATX headings of Markdown ``text``, skipping ``#`` lines in code fences."""
+    for line in _scan_lines(text):
+        if line.heading is not None:
+            yield line.heading
+
+
+def chunk_document(text: str, *, max_tokens: int = 200, overlap_tokens: int = 32) -> list[Chunk]:
+    """Split ``text`` into chunks of at most ``max_tokens`` estimated tokens.
+
+    The default leaves room under the embedding model's 256-token window for its special
+    tokens and for estimation error. A single word longer than the budget is cut inside
+    the word, so the budget holds for every chunk.
+    """
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    if not 0 <= overlap_tokens < max_tokens:
+        raise ValueError("overlap_tokens must be >= 0 and less than max_tokens")
+    chunks: list[Chunk] = []
+    sections = _split_sections(text)
+    for index, section in enumerate(sections):
+        blocks = section.blocks or _heading_only_blocks(sections, index)
+        pieces = _section_pieces(text, blocks, max_tokens, max_tokens - overlap_tokens)
+        for span in _pack(text, pieces, max_tokens, overlap_tokens):
+            chunks.append(_make_chunk(text, span, section.path, len(chunks)))
+    return chunks
+
+
+def _make_chunk(text: str, span: _Span, path: tuple[str, ...], ordinal: int) -> Chunk:
+    body = text[span.text_start : span.end]
+    return Chunk(ordinal, body, path, span.new_start, span.end, count_tokens(body))
+
+
+# --- structure -------------------------------------------------------------------------
+
+
+def _scan_lines(text: str) -> Iterator[_Line]:
+    """Classify each line once; fence state decides whether ``#`` starts a heading."""
+    fence: str | None = None
+    pos = 0
+    for raw in text.split("\n"):
+        start, stripped = pos, raw.rstrip()
+        pos += len(raw) + 1
+        end = start + len(stripped)
+        if fence is not None:
+            if _closes_fence(stripped, fence):
+                fence = None
+            yield _Line(start, end, "code", None)
+        elif not stripped.strip():
+            yield _Line(start, start, "blank", None)
+        elif match := _FENCE.match(stripped):
+            fence = match.group(1)
+            yield _Line(start, end, "fence", None)
+        elif heading := _parse_heading(stripped, start):
+            yield _Line(start, end, "heading", heading)
+        else:
+            yield _Line(start, end, "text", None)
+
+
+def _closes_fence(line: str, fence: str) -> bool:
+    match = _FENCE.match(line)
+    if match is None:
+        return False
+    marks = match.group(1)
+    return marks[0] == fence[0] and len(marks) >= len(fence) and not line[match.end() :].strip()
+
+
+def _parse_heading(line: str, offset: int) -> Heading | None:
+    match = _ATX_HEADING.match(line)
+    if match is None:
+        return None
+    raw = match.group(2)
+    content = _CLOSING_HASHES.sub("", raw.strip()).strip()
+    start = offset + match.start(2) + (len(raw) - len(raw.lstrip()))
+    return Heading(len(match.group(1)), content, start, start + len(content))
+
+
+def _split_sections(text: str) -> list[_Section]:
+    """Cut the text at headings; each section carries the path of headings above it."""
+    sections = [_Section(0, (), None)]
+    stack: list[Heading] = []
+    lines: list[_Line] = []
+    for line in _scan_lines(text):
+        if line.heading is None:
+            lines.append(line)
+            continue
+        sections[-1].blocks = _blocks(text, lines)
+        lines = []
+        while stack and stack[-1].level >= line.heading.level:
+            stack.pop()
+        stack.append(line.heading)
+        path = tuple(h.text for h in stack if h.text)
+        sections.append(_Section(line.heading.level, path, line.heading))
+    sections[-1].blocks = _blocks(text, lines)
+    return sections
+
+
+def _blocks(text: str, lines: list[_Line]) -> list[_Block]:
+    """Group lines into paragraphs, lists and fenced code blocks."""
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    for line in lines:
+        if line.kind == "blank":
+            current = None
+        elif line.kind == "code" and current is not None and current.kind == "code":
+            if line.end > line.start:  # a blank line inside a fence must not end the block
+                current.end = line.end
+        elif line.kind == "text" and current is not None and current.kind != "code":
+            current.end = line.end
+        else:
+            current = _Block(line.start, line.end, _line_block_kind(text, line))
+            blocks.append(current)
+    return _merge_lists(text, blocks)
+
+
+def _line_block_kind(text: str, line: _Line) -> BlockKind:
+    if line.kind in ("fence", "code"):
+        return "code"
+    return "list" if _LIST_ITEM.match(text, line.start, line.end) else "prose"
+
+
+def _merge_lists(text: str, blocks: list[_Block]) -> list[_Block]:
+    """Rejoin a loose list (items separated by blank lines) into one block."""
+    merged: list[_Block] = []
+    for block in blocks:
+        previous = merged[-1] if merged else None
+        continues = block.kind == "list" or (block.kind == "prose" and text[block.start] in " \t")
+        if previous is not None and previous.kind == "list" and continues:
+            previous.end = block.end
+        else:
+            merged.append(block)
+    return merged
+
+
+def _heading_only_blocks(sections: list[_Section], index: int) -> list[_Block]:
+    """Keep a bodiless heading as text unless a subsection carries it in its path."""
+    section = sections[index]
+    heading = section.heading
+    if heading is None or not heading.text:
+        return []
+    following = sections[index + 1] if index + 1 < len(sections) else None
+    if following is not None and following.level > section.level:
+        return []
+    return [_Block(heading.start, heading.end, "prose")]
+
+
+# --- pieces: units no larger than the budget -------------------------------------------
+
+
+def _section_pieces(
+    text: str, blocks: list[_Block], max_tokens: int, unit_budget: int
+) -> Iterator[_Piece]:
+    """Yield whole blocks that fit in a chunk, and cut the others into smaller units.
+
+    Cut units get ``unit_budget`` (the budget less the overlap) so that a chunk made of
+    one of them still has room for the overlap from the chunk before.
+    """
+    for block in blocks:
+        tokens = count_tokens(text[block.start : block.end])
+        if tokens <= max_tokens:
+            yield _Piece(block.start, block.end, tokens)
+            continue
+        units = _sentences if block.kind == "prose" else _lines
+        for start, end in units(text, block.start, block.end):
+            unit_tokens = count_tokens(text[start:end])
+            if unit_tokens <= unit_budget:
+                yield _Piece(start, end, unit_tokens)
+            else:
+                yield from _word_pieces(text, start, end, unit_budget)
+
+
+def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    position = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        yield position, match.end(1)
+        position = match.end()
+    if position < end:
+        yield position, end
+
+
+def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    for match in _LINE.finditer(text, start, end):
+        line = match.group()
+        if line.strip():
+            yield match.start(), match.start() + len(line.rstrip())
+
+
+def _word_pieces(text: str, start: int, end: int, budget: int) -> Iterator[_Piece]:
+    """Pack whole words into pieces of at most ``budget`` tokens, in one regex pass.
+
+    A "word" is a run of tokens with no whitespace between them (``foo.bar/baz``); one
+    larger than the budget is cut between its tokens, and a single enormous token
+    (a base64 blob, say) between characters.
+    """
+    packer = _WordPacker(budget)
+    word: list[tuple[int, int]] = []
+    for match in _TOKEN_RE.finditer(text, start, end):
+        if word and match.start() != word[-1][1]:
+            yield from packer.add_word(text, word)
+            word = []
+        word.append(match.span())
+    if word:
+        yield from packer.add_word(text, word)
+    yield from packer.finish()
+
+
+class _WordPacker:
+    """Greedy packing state for :func:`_word_pieces`."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.start = self.end = self.tokens = 0
+
+    def add_word(self, text: str, word: list[tuple[int, int]]) -> Iterator[_Piece]:
+        tokens = sum(_span_tokens(s, e) for s, e in word)
+        if tokens > self.budget:
+            yield from self.finish()
+            yield from self._split_word(text, word)
+            return
+        if self.tokens and self.tokens + tokens > self.budget:
+            yield from self.finish()
+        if not self.tokens:
+            self.start = word[0][0]
+        self.end, self.tokens = word[-1][1], self.tokens + tokens
+
+    def finish(self) -> Iterator[_Piece]:
+        if self.tokens:
+            yield _Piece(self.start, self.end, self.tokens)
+        self.tokens = 0
+
+    def _split_word(self, text: str, word: list[tuple[int, int]]) -> Iterator[_Piece]:
+        """Cut an oversized word; its tail stays open so following words can join it."""
+        for token_start, token_end in word:
+            for s, e in _split_token(token_start, token_end, self.budget):
+                tokens = _span_tokens(s, e)
+                if self.tokens and self.tokens + tokens > self.budget:
+                    yield from self.finish()
+                if not self.tokens:
+                    self.start = s
+                self.end, self.tokens = e, self.tokens + tokens
+
+
+def _span_tokens(start: int, end: int) -> int:
+    """Token estimate of one ``_TOKEN_RE`` match, as :func:`count_tokens` counts it."""
+    return 1 + (end - start) // _CHARS_PER_EXTRA_TOKEN
+
+
+def _split_token(start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
+    # A run of n characters counts 1 + n // 6 tokens: at most ``budget`` when n < 6 * budget.
+    step = _CHARS_PER_EXTRA_TOKEN * budget - 1
+    for position in range(start, end, step):
+        yield position, min(position + step, end)
+
+
+# --- packing with overlap --------------------------------------------------------------
+
+
+def _pack(text: str, pieces: Iterator[_Piece], max_tokens: int, overlap: int) -> list[_Span]:
+    """Greedily fill chunks with pieces; start each new chunk with the previous one's tail."""
+    spans: list[_Span] = []
+    current: _Span | None = None
+    for piece in pieces:
+        if current is not None and current.tokens + piece.tokens <= max_tokens:
+            current.end, current.tokens = piece.end, current.tokens + piece.tokens
+            continue
+        text_start, tokens = piece.start, piece.tokens
+        if current is not None:
+            spans.append(current)
+            budget = min(overlap, max_tokens - piece.tokens)
+            tail_start, tail_tokens = _overlap(text, current.text_start, current.end, budget)
+            if tail_tokens:
+                text_start, tokens = tail_start, tokens + tail_tokens
+        current = _Span(text_start, piece.start, piece.end, tokens)
+    if current is not None:
+        spans.append(current)
+    return spans
+
+
+def _overlap(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
+    """Return where the trailing ``budget`` tokens of ``text[start:end]`` begin, and their count.
+
+    Prefers to begin at a sentence (or paragraph) start, which reads naturally, unless
+    that yields under half the budget; then it begins at the furthest word start.
+    """
+    if budget <= 0:
+        return end, 0
+    tokens = [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
+    total = word_tokens = sentence_tokens = 0
+    word_start = sentence_start = end
+    for index in range(len(tokens) - 1, -1, -1):
+        token_start, token_end = tokens[index]
+        total += _span_tokens(token_start, token_end)
+        if total > budget:
+            break
+        if index and tokens[index - 1][1] == token_start:
+            continue  # inside a word
+        word_start, word_tokens = token_start, total
+        if _starts_sentence(text, tokens, index):
+            sentence_start, sentence_tokens = token_start, total
+    if sentence_tokens * 2 >= budget:
+        return sentence_start, sentence_tokens
+    return word_start, word_tokens
+
+
+def _starts_sentence(text: str, tokens: list[tuple[int, int]], index: int) -> bool:
+    if index == 0:
+        return True
+    previous_start, previous_end = tokens[index - 1]
+    if "\n\n" in text[previous_end : tokens[index][0]]:
+        return True
+    previous = text[previous_start:previous_end]
+    if previous in _SENTENCE_PUNCT:
+        return True
+    if previous in _CLOSERS and index >= 2:
+        before_start, before_end = tokens[index - 2]
+        return before_end == previous_start and text[before_start:before_end] in _SENTENCE_PUNCT
+    return False

@@ -1,0 +1,1 @@
+"""Retrieval engine: query terms, fusion of the keyword and vector legs."""

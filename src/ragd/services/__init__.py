@@ -1,0 +1,1 @@
+"""Transport-independent services shared by the HTTP API and the CLI."""

@@ -1,0 +1,88 @@
+"""Answers: retrieve passages, let the generator answer, keep only real citations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragd.errors import InvalidInput
+from ragd.generation.base import Generator, Passage
+from ragd.services.search import SearchHit, SearchService
+from ragd.store.records import Filters
+
+DEFAULT_ANSWER_TOP_K = 5
+ANSWER_TOP_K_MAX = 20
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str | None
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    answer: str
+    citations: list[Citation]
+
+
+class AnswerService:
+    def __init__(self, search: SearchService, generator: Generator) -> None:
+        self.search_service = search
+        self.generator = generator
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        collections: list[str] | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> list[Passage]:
+        top_k = top_k or DEFAULT_ANSWER_TOP_K
+        if not 1 <= top_k <= ANSWER_TOP_K_MAX:
+            raise InvalidInput(f"top_k must be between 1 and {ANSWER_TOP_K_MAX} for answers")
+        hits = self.search_service.search(
+            question, collections=collections, top_k=top_k, mode="hybrid", filters=filters
+        )
+        return [_passage(n, hit) for n, hit in enumerate(hits, start=1)]
+
+    def ask(
+        self,
+        question: str,
+        *,
+        collections: list[str] | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> AnswerResult:
+        passages = self.retrieve(question, collections=collections, top_k=top_k, filters=filters)
+        generated = self.generator.generate(question.strip(), passages)
+        by_number = {p.n: p for p in passages}
+        citations = [_citation(by_number[n]) for n in generated.cited if n in by_number]
+        return AnswerResult(answer=generated.text, citations=citations)
+
+
+def _passage(n: int, hit: SearchHit) -> Passage:
+    return Passage(
+        n=n,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        title=hit.title,
+        text=hit.text,
+        score=hit.score,
+        heading_path=hit.heading_path,
+    )
+
+
+def _citation(passage: Passage) -> Citation:
+    return Citation(
+        n=passage.n,
+        document_id=passage.document_id,
+        chunk_id=passage.chunk_id,
+        title=passage.title,
+        text=passage.text,
+        score=passage.score,
+    )

@@ -1,0 +1,192 @@
+"""Documents: accept text, files and URLs into a collection's ingestion queue.
+
+Everything that can be judged at submission is judged here, so the caller gets a clear
+4xx at once: size, type, encoding, emptiness, metadata shape, unsafe URLs. Parsing that
+may be slow (PDF) or remote (URLs) is left to the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
+
+from ragd.config import Settings
+from ragd.errors import EmptyDocument, InvalidInput, PayloadTooLarge
+from ragd.ingest.fetch import check_url, resolve_public_addresses
+from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
+from ragd.ingest.textnorm import content_hash
+from ragd.services.collections import CollectionService
+from ragd.store.base import Store
+from ragd.store.records import Document, DocumentStatus, NewDocument, Page, StoredChunk
+
+METADATA_MAX_BYTES = 16 * 1024
+TITLE_MAX = 500
+_METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_PARSE_AT_SUBMISSION = {"text/plain", "text/markdown", "text/html"}
+
+
+def validate_metadata(metadata: Any) -> dict[str, Any]:
+    """Flat JSON objects of scalars only: that is what filters can match on."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object")
+    for key, value in metadata.items():
+        if not _METADATA_KEY.match(key):
+            raise InvalidInput(
+                f"metadata key {key[:64]!r} must be 1-64 letters, digits, '_', '.' or '-'"
+            )
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidInput(f"metadata value of {key!r} must be a string, number or boolean")
+    if len(json.dumps(metadata).encode()) > METADATA_MAX_BYTES:
+        raise InvalidInput(f"metadata must be at most {METADATA_MAX_BYTES} bytes as JSON")
+    return dict(metadata)
+
+
+def parse_metadata_field(raw: str | None) -> dict[str, Any]:
+    """The multipart ``metadata`` field: a JSON object sent as a string."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InvalidInput("metadata must be a JSON object encoded as a string") from None
+    return validate_metadata(value)
+
+
+def clean_title(title: str | None) -> str | None:
+    if title is None:
+        return None
+    title = " ".join(title.split())
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"title must be at most {TITLE_MAX} characters")
+    return title or None
+
+
+def safe_filename(filename: str | None) -> str | None:
+    """The last path component, without control characters: uploads name things, they
+    never choose where anything is written."""
+    if not filename:
+        return None
+    name = re.split(r"[\\/]", filename)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    if name in {"", ".", ".."}:
+        return None
+    return name[:255]
+
+
+class DocumentService:
+    def __init__(self, store: Store, collections: CollectionService, settings: Settings) -> None:
+        self.store = store
+        self.collections = collections
+        self.settings = settings
+
+    def add_text(
+        self,
+        collection_ref: str,
+        text: str,
+        *,
+        title: str | None = None,
+        metadata: Any = None,
+    ) -> tuple[Document, bool]:
+        collection = self.collections.get(collection_ref)
+        if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
+            raise PayloadTooLarge(f"text is larger than {self.settings.max_upload_mb:g} MB")
+        parsed = parse_text(text, title=clean_title(title), markdown=True)
+        return self.store.add_document(
+            NewDocument(
+                collection_id=collection.id,
+                title=clean_title(title) or parsed.title,
+                source_type="text",
+                source=None,
+                mime_type=parsed.mime_type,
+                content_hash=content_hash(parsed.text),
+                source_hash=None,
+                metadata=validate_metadata(metadata),
+                content=parsed.text.encode("utf-8"),
+            )
+        )
+
+    def add_file(
+        self,
+        collection_ref: str,
+        data: bytes,
+        *,
+        filename: str | None,
+        declared_type: str | None = None,
+        title: str | None = None,
+        metadata: Any = None,
+    ) -> tuple[Document, bool]:
+        collection = self.collections.get(collection_ref)
+        if not data:
+            raise EmptyDocument("file is empty")
+        if len(data) > self.settings.max_upload_bytes:
+            raise PayloadTooLarge(f"file is larger than {self.settings.max_upload_mb:g} MB")
+        name = safe_filename(filename)
+        mime = detect_mime_type(data[:4096], name, declared_type)
+        text_hash = None
+        parsed_title = None
+        if mime in _PARSE_AT_SUBMISSION:
+            parsed = parse_document(data, mime, filename=name)
+            text_hash, parsed_title = content_hash(parsed.text), parsed.title
+        return self.store.add_document(
+            NewDocument(
+                collection_id=collection.id,
+                title=clean_title(title) or parsed_title,
+                source_type="upload",
+                source=name,
+                mime_type=mime,
+                content_hash=text_hash,
+                source_hash=hashlib.sha256(data).hexdigest(),
+                metadata=validate_metadata(metadata),
+                content=data,
+            )
+        )
+
+    def add_url(
+        self, collection_ref: str, url: str, *, title: str | None = None, metadata: Any = None
+    ) -> tuple[Document, bool]:
+        collection = self.collections.get(collection_ref)
+        url = check_url(url.strip(), allow_private=self.settings.allow_private_urls)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        resolve_public_addresses(
+            parts.hostname or "", port, allow_private=self.settings.allow_private_urls
+        )
+        return self.store.add_document(
+            NewDocument(
+                collection_id=collection.id,
+                title=clean_title(title),
+                source_type="url",
+                source=url,
+                mime_type=None,
+                content_hash=None,
+                source_hash=hashlib.sha256(f"url:{url}".encode()).hexdigest(),
+                metadata=validate_metadata(metadata),
+                content=url.encode("utf-8"),
+            )
+        )
+
+    def get(self, document_id: str) -> Document:
+        return self.store.get_document(document_id)
+
+    def list_page(
+        self,
+        collection_ref: str,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Document]:
+        collection = self.collections.get(collection_ref)
+        return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
+
+    def delete(self, document_id: str) -> None:
+        self.store.delete_document(document_id)
+
+    def chunks(self, document_id: str) -> list[StoredChunk]:
+        return self.store.list_chunks(document_id)

@@ -1,0 +1,139 @@
+"""Search: keyword, vector or hybrid retrieval over one or more collections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ragd.config import Settings
+from ragd.embedding.base import Embedder
+from ragd.errors import InvalidInput
+from ragd.retrieval.fusion import reciprocal_rank_fusion
+from ragd.retrieval.terms import keyword_terms
+from ragd.services.collections import CollectionService
+from ragd.store.base import Store
+from ragd.store.records import Collection, Filters, ScoredId
+
+SearchMode = Literal["hybrid", "keyword", "vector"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")
+QUERY_MAX = 1000
+TOP_K_MAX = 100
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: str
+    document_id: str
+    collection_id: str
+    title: str | None
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    heading_path: tuple[str, ...] = ()
+
+
+def validate_query(query: str) -> str:
+    query = query.strip()
+    if not query:
+        raise InvalidInput("query must not be empty")
+    if len(query) > QUERY_MAX:
+        raise InvalidInput(f"query must be at most {QUERY_MAX} characters")
+    return query
+
+
+class SearchService:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        collections: CollectionService,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.collections = collections
+        self.settings = settings
+
+    def search(
+        self,
+        query: str,
+        *,
+        collections: list[str] | None = None,
+        top_k: int | None = None,
+        mode: SearchMode = "hybrid",
+        filters: Filters | None = None,
+    ) -> list[SearchHit]:
+        query = validate_query(query)
+        top_k = top_k or self.settings.search_top_k
+        if not 1 <= top_k <= TOP_K_MAX:
+            raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}")
+        if mode not in SEARCH_MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
+        scope = [c.id for c in self._scope(collections, mode)]
+        if not scope:
+            return []
+        ranked = self._rank(query, scope, top_k, mode, filters or {})
+        return self._hits(ranked[:top_k])
+
+    def _scope(self, refs: list[str] | None, mode: SearchMode) -> list[Collection]:
+        """The collections to search. Unnamed means every collection this embedder can
+        search; a named one embedded by another model is refused, not silently wrong."""
+        if refs is None:
+            every = self.collections.list_all()
+            if mode == "keyword":
+                return every
+            return [c for c in every if c.embedding_model == self.embedder.model_name]
+        chosen = [self.collections.get(ref) for ref in dict.fromkeys(refs)]
+        if mode != "keyword":
+            for collection in chosen:
+                if collection.embedding_model != self.embedder.model_name:
+                    raise InvalidInput(
+                        f"collection {collection.name!r} was embedded with "
+                        f"{collection.embedding_model!r}, not the configured "
+                        f"{self.embedder.model_name!r}; use mode=keyword"
+                    )
+        return chosen
+
+    def _rank(
+        self, query: str, scope: list[str], top_k: int, mode: SearchMode, filters: Filters
+    ) -> list[ScoredId]:
+        depth = top_k if mode != "hybrid" else max(top_k * 5, 50)
+        keyword: list[ScoredId] = []
+        vector: list[ScoredId] = []
+        if mode in ("keyword", "hybrid"):
+            keyword = self.store.keyword_search(
+                keyword_terms(query), collection_ids=scope, filters=filters, limit=depth
+            )
+        if mode in ("vector", "hybrid"):
+            vector = self.store.vector_search(
+                self.embedder.embed_query(query),
+                collection_ids=scope,
+                filters=filters,
+                limit=depth,
+            )
+        if mode == "keyword":
+            return keyword
+        if mode == "vector":
+            return vector
+        return reciprocal_rank_fusion([keyword, vector], k=self.settings.rrf_k)
+
+    def _hits(self, ranked: list[ScoredId]) -> list[SearchHit]:
+        chunks = self.store.get_chunks([hit.chunk_id for hit in ranked])
+        hits = []
+        for hit in ranked:
+            chunk = chunks.get(hit.chunk_id)
+            if chunk is None:  # deleted between ranking and fetching
+                continue
+            hits.append(
+                SearchHit(
+                    chunk_id=chunk.id,
+                    document_id=chunk.document_id,
+                    collection_id=chunk.collection_id,
+                    title=chunk.title,
+                    text=chunk.text,
+                    score=hit.score,
+                    metadata=chunk.metadata,
+                    heading_path=chunk.heading_path,
+                )
+            )
+        return hits

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from ragd.generation import NO_ANSWER_TEXT, Passage, answer_messages, load_prompt, render_sources
+
+
+def _passage(n: int, title: str | None, text: str, headings: tuple[str, ...] = ()) -> Passage:
+    return Passage(n, f"c{n}", f"d{n}", title, text, 1.0 / n, headings)
+
+
+def test_prompt_files_ship_with_the_package() -> None:
+    assert "$no_answer" in load_prompt("answer_system")
+    assert "$sources" in load_prompt("answer_user")
+    assert "$question" in load_prompt("answer_user")
+
+
+def test_unknown_or_unsafe_prompt_names_are_refused() -> None:
+    with pytest.raises(FileNotFoundError):
+        load_prompt("no_such_prompt")
+    with pytest.raises(ValueError):
+        load_prompt("../base")
+
+
+def test_render_sources_numbers_titles_and_headings() -> None:
+    passages = [
+        _passage(1, "Guide", "  First text.\n", ("Install", "Linux")),
+        _passage(2, None, "Second text."),
+    ]
+    assert render_sources(passages) == (
+        "[1] Guide — Install > Linux\nFirst text.\n\n[2] Untitled\nSecond text."
+    )
+
+
+def test_answer_messages_ground_the_model_in_the_sources() -> None:
+    system, user = answer_messages(
+        "What is ${x} {y}?", [_passage(1, "Guide", "Text with $HOME and {braces}.")]
+    )
+    assert NO_ANSWER_TEXT in system
+    assert "[n]" not in system or "[1]" in system
+    assert "only" in system.lower() and "never invent" in system.lower()
+    assert "[1] Guide\nText with $HOME and {braces}." in user
+    assert "Question: What is ${x} {y}?" in user
+    assert user.index("[1] Guide") < user.index("Question:")
