@@ -75,9 +75,7 @@ class FakeOpenAI:
 
     # -- scripting -----------------------------------------------------------------------
 
-    def reply(
-        self, text: str, *, deltas: list[str] | None = None, delay_s: float = 0.0
-    ) -> None:
+    def reply(self, text: str, *, deltas: list[str] | None = None, delay_s: float = 0.0) -> None:
         """Answer the next chat request with ``text`` (streamed as ``deltas`` if given)."""
         pieces = tuple(deltas) if deltas is not None else tuple(re.findall(r"\S+\s*|\s+", text))
         if "".join(pieces) != text:
@@ -120,7 +118,9 @@ class FakeOpenAI:
     def __enter__(self) -> Self:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -223,9 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         message = {"role": "assistant", "content": step.text, "refusal": None}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-        self._json(
-            200, {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
-        )
+        self._json(200, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
     def _stream(
         self, head: dict[str, Any], deltas: tuple[str, ...], usage: dict[str, int] | None
@@ -243,7 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
         events += [chunk({"content": d}, None) for d in deltas]
         events.append(chunk({}, "stop"))
         if usage is not None:
-            events.append({**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+            events.append(
+                {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
+            )
         for event in events:
             self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
             self.wfile.flush()

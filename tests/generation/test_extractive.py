@@ -125,7 +125,9 @@ def test_title_and_headings_count_as_context() -> None:
 
 def test_footnotes_in_the_source_do_not_become_citations() -> None:
     passages = [_passage(1, "The tower was completed in 1889.[12] It is 330 metres tall.")]
-    answer = ExtractiveGenerator(max_sentences=1).generate("When was the tower completed?", passages)
+    answer = ExtractiveGenerator(max_sentences=1).generate(
+        "When was the tower completed?", passages
+    )
     assert answer.text == "The tower was completed in 1889 [1]."
 
 
@@ -143,9 +145,9 @@ def test_is_a_generator_that_needs_nothing() -> None:
     assert generator.name == "extractive"
     generator.check()
     question = "What is the capital of France?"
-    assert "".join(generator.stream(question, [PARIS])) == generator.generate(
-        question, [PARIS]
-    ).text
+    assert (
+        "".join(generator.stream(question, [PARIS])) == generator.generate(question, [PARIS]).text
+    )
 
 
 @pytest.mark.parametrize(("max_sentences", "min_overlap"), [(0, 0.2), (3, -0.1), (3, 1.5)])
@@ -160,7 +162,8 @@ def test_split_sentences_handles_abbreviations_lists_and_headings() -> None:
         "Tools, e.g. Ollama, run locally. Dr. Smith agrees!\n"
         "A hard-wrapped line\ncontinues here.\n\n"
         "- first item\n"
-        "2. second item"
+        "2. second item\n\n"
+        "Scraped text lost a space.Like here, but not in Node.js."
     )
     assert split_sentences(text) == [
         "Tools, e.g. Ollama, run locally.",
@@ -168,6 +171,8 @@ def test_split_sentences_handles_abbreviations_lists_and_headings() -> None:
         "A hard-wrapped line continues here.",
         "first item",
         "second item",
+        "Scraped text lost a space.",
+        "Like here, but not in Node.js.",
     ]
 
 

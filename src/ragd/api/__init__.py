@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from ragd.api.routes import collections, documents, health, search
 from ragd.config import Settings
 from ragd.container import Container
 from ragd.logging_setup import configure_logging
+from ragd.schemas import TextDocumentCreate, UrlDocumentCreate
 
 log = structlog.get_logger(__name__)
 
@@ -65,4 +67,24 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     )
     for module in (health, collections, documents, search):
         app.include_router(module.router)
+    _document_schemas_in_openapi(app)
     return app
+
+
+def _document_schemas_in_openapi(app: FastAPI) -> None:
+    """The document upload route reads its body by content type itself, so FastAPI does
+    not see its JSON models; add them to the schema so ``$ref``s in the route resolve."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (TextDocumentCreate, UrlDocumentCreate):
+                components[model.__name__] = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

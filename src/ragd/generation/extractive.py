@@ -36,7 +36,11 @@ _WORD = re.compile(r"\w+")
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]\s+|\d{1,3}[.)]\s+|>\s?|\|)")
-_SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
+_SENTENCE_BREAK = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])"
+    # Scraped text often loses the space: "in 2019.The next sentence".
+    r"|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])"
+)
 _ABBREVIATION = re.compile(
     r"(?:\b(?:e\.g|i\.e|etc|vs|cf|dr|mr|mrs|ms|prof|no|fig|approx|inc|ltd|st)|\b[A-Z])\.$",
     re.IGNORECASE,

@@ -23,16 +23,26 @@ __all__ = ["Chunk", "Heading", "chunk_document", "count_tokens", "iter_headings"
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
 _CHARS_PER_EXTRA_TOKEN = 6
+_CJK_CHAR_RE = re.compile(rf"[{_CJK}\u3000-\u303f\uff00-\uffef]")
+_LONG_WORD_RE = re.compile(rf"[^\W{_CJK}]{{{_CHARS_PER_EXTRA_TOKEN},}}")
+# Characters per budgeted token in a prefix probed before counting a whole paragraph,
+# and in the first window scanned from a chunk's end for its overlap.
+_PROBE_CHARS_PER_TOKEN = 8
+_OVERLAP_WINDOW_CHARS_PER_TOKEN = 4
 
 _ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)(.*)")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t])#+$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
-# Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
-_SENTENCE_END = re.compile(r"([.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*)\s+")
+# Sentence end: terminal punctuation and closing quotes/brackets, then whitespace; CJK
+# full stops need no whitespace after them.
+_CLOSER_CHARS = "\"'\u201d\u2019\u00bb)\\]\u300d\u300f"
+_SENTENCE_END = re.compile(
+    rf"((?:[.!?\u2026]+[{_CLOSER_CHARS}]*(?=\s))|(?:[\u3002\uff01\uff1f]+[{_CLOSER_CHARS}]*))\s*"
+)
 _LINE = re.compile(r"[^\n]+")
-_SENTENCE_PUNCT = frozenset(".!?\u2026")
-_CLOSERS = frozenset("\"'\u201d\u2019\u00bb)]")
+_SENTENCE_PUNCT = frozenset(".!?\u2026\u3002\uff01\uff1f")
+_CLOSERS = frozenset("\"'\u201d\u2019\u00bb)]\u300d\u300f")
 
 BlockKind = Literal["prose", "list", "code"]
 
@@ -110,9 +120,8 @@ def count_tokens(text: str) -> int:
     one each. It errs on the high side, and it is additive over text split at whitespace,
     which lets the chunker sum the counts of pieces instead of re-counting.
     """
-    words = _TOKEN_RE.findall(text)
-    extra = sum(len(w) // _CHARS_PER_EXTRA_TOKEN for w in words if len(w) >= 6)
-    return len(words) + extra
+    extra = sum(len(word) // _CHARS_PER_EXTRA_TOKEN for word in _LONG_WORD_RE.findall(text))
+    return len(_TOKEN_RE.findall(text)) + extra
 
 
 def iter_headings(text: str) -> Iterator[Heading]:
@@ -273,17 +282,30 @@ def _section_pieces(
     one of them still has room for the overlap from the chunk before.
     """
     for block in blocks:
-        tokens = count_tokens(text[block.start : block.end])
-        if tokens <= max_tokens:
+        tokens = _count_within(text, block.start, block.end, max_tokens)
+        if tokens is not None:
             yield _Piece(block.start, block.end, tokens)
             continue
         units = _sentences if block.kind == "prose" else _lines
         for start, end in units(text, block.start, block.end):
-            unit_tokens = count_tokens(text[start:end])
-            if unit_tokens <= unit_budget:
+            unit_tokens = _count_within(text, start, end, unit_budget)
+            if unit_tokens is not None:
                 yield _Piece(start, end, unit_tokens)
             else:
                 yield from _word_pieces(text, start, end, unit_budget)
+
+
+def _count_within(text: str, start: int, end: int, limit: int) -> int | None:
+    """Token count of ``text[start:end]`` if at most ``limit``, else None.
+
+    A prefix never counts more tokens than the whole, so a prefix already over the limit
+    settles it without tokenizing a huge paragraph that is going to be cut anyway.
+    """
+    probe_end = start + limit * _PROBE_CHARS_PER_TOKEN
+    if probe_end < end and count_tokens(text[start:probe_end]) > limit:
+        return None
+    tokens = count_tokens(text[start:end])
+    return tokens if tokens <= limit else None
 
 
 def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -303,58 +325,44 @@ def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 def _word_pieces(text: str, start: int, end: int, budget: int) -> Iterator[_Piece]:
-    """Pack whole words into pieces of at most ``budget`` tokens, in one regex pass.
+    """Pack whole words into pieces of at most ``budget`` tokens."""
+    current: _Piece | None = None
+    for word in _words(text, start, end, budget):
+        # Parts of one cut word (no whitespace between them) never share a piece, which
+        # keeps token counts additive.
+        if current and current.tokens + word.tokens <= budget and word.start != current.end:
+            current = _Piece(current.start, word.end, current.tokens + word.tokens)
+            continue
+        if current:
+            yield current
+        current = word
+    if current:
+        yield current
 
-    A "word" is a run of tokens with no whitespace between them (``foo.bar/baz``); one
-    larger than the budget is cut between its tokens, and a single enormous token
+
+def _words(text: str, start: int, end: int, budget: int) -> Iterator[_Piece]:
+    """Yield the words of a span in one regex pass, cutting any over ``budget`` tokens.
+
+    A "word" is a run of tokens with no whitespace between them (``foo.bar/baz``, or a
+    line of CJK); one over the budget is cut between tokens, and a single enormous token
     (a base64 blob, say) between characters.
     """
-    packer = _WordPacker(budget)
-    word: list[tuple[int, int]] = []
+    word_start = word_end = word_tokens = 0
     for match in _TOKEN_RE.finditer(text, start, end):
-        if word and match.start() != word[-1][1]:
-            yield from packer.add_word(text, word)
-            word = []
-        word.append(match.span())
-    if word:
-        yield from packer.add_word(text, word)
-    yield from packer.finish()
-
-
-class _WordPacker:
-    """Greedy packing state for :func:`_word_pieces`."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.start = self.end = self.tokens = 0
-
-    def add_word(self, text: str, word: list[tuple[int, int]]) -> Iterator[_Piece]:
-        tokens = sum(_span_tokens(s, e) for s, e in word)
-        if tokens > self.budget:
-            yield from self.finish()
-            yield from self._split_word(text, word)
-            return
-        if self.tokens and self.tokens + tokens > self.budget:
-            yield from self.finish()
-        if not self.tokens:
-            self.start = word[0][0]
-        self.end, self.tokens = word[-1][1], self.tokens + tokens
-
-    def finish(self) -> Iterator[_Piece]:
-        if self.tokens:
-            yield _Piece(self.start, self.end, self.tokens)
-        self.tokens = 0
-
-    def _split_word(self, text: str, word: list[tuple[int, int]]) -> Iterator[_Piece]:
-        """Cut an oversized word; its tail stays open so following words can join it."""
-        for token_start, token_end in word:
-            for s, e in _split_token(token_start, token_end, self.budget):
-                tokens = _span_tokens(s, e)
-                if self.tokens and self.tokens + tokens > self.budget:
-                    yield from self.finish()
-                if not self.tokens:
-                    self.start = s
-                self.end, self.tokens = e, self.tokens + tokens
+        token_start, token_end = match.span()
+        tokens = _span_tokens(token_start, token_end)
+        if word_tokens and token_start == word_end and word_tokens + tokens <= budget:
+            word_end, word_tokens = token_end, word_tokens + tokens
+            continue
+        if word_tokens:
+            yield _Piece(word_start, word_end, word_tokens)
+        if tokens > budget:
+            *cuts, (token_start, token_end) = _split_token(token_start, token_end, budget)
+            yield from (_Piece(s, e, _span_tokens(s, e)) for s, e in cuts)
+            tokens = _span_tokens(token_start, token_end)
+        word_start, word_end, word_tokens = token_start, token_end, tokens
+    if word_tokens:
+        yield _Piece(word_start, word_end, word_tokens)
 
 
 def _span_tokens(start: int, end: int) -> int:
@@ -362,11 +370,10 @@ def _span_tokens(start: int, end: int) -> int:
     return 1 + (end - start) // _CHARS_PER_EXTRA_TOKEN
 
 
-def _split_token(start: int, end: int, budget: int) -> Iterator[tuple[int, int]]:
+def _split_token(start: int, end: int, budget: int) -> list[tuple[int, int]]:
     # A run of n characters counts 1 + n // 6 tokens: at most ``budget`` when n < 6 * budget.
     step = _CHARS_PER_EXTRA_TOKEN * budget - 1
-    for position in range(start, end, step):
-        yield position, min(position + step, end)
+    return [(position, min(position + step, end)) for position in range(start, end, step)]
 
 
 # --- packing with overlap --------------------------------------------------------------
@@ -397,10 +404,29 @@ def _overlap(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
     """Return where the trailing ``budget`` tokens of ``text[start:end]`` begin, and their count.
 
     Prefers to begin at a sentence (or paragraph) start, which reads naturally, unless
-    that yields under half the budget; then it begins at the furthest word start.
+    that yields under half the budget; then it begins at the furthest word start. Only growing
+    windows at the end are tokenized, not the whole chunk.
     """
     if budget <= 0:
         return end, 0
+    window = budget * _OVERLAP_WINDOW_CHARS_PER_TOKEN
+    while end - window > start:
+        if found := _overlap_in(text, end - window, end, budget):
+            return found
+        window *= 4
+    return _overlap_in(text, start, end, budget, whole=True) or (end, 0)
+
+
+def _overlap_in(
+    text: str, start: int, end: int, budget: int, *, whole: bool = False
+) -> tuple[int, int] | None:
+    """Scan tokens backwards from ``end`` until the budget is spent.
+
+    Returns None when a window (not ``whole``) is exhausted within budget, since earlier
+    text may then belong to the overlap. A token cut by the window start only matters if
+    it is the one that exceeds the budget, which a cut token does not do more than a
+    whole one, so a result from the window equals the result from the whole span.
+    """
     tokens = [m.span() for m in _TOKEN_RE.finditer(text, start, end)]
     total = word_tokens = sentence_tokens = 0
     word_start = sentence_start = end
@@ -409,14 +435,24 @@ def _overlap(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
         total += _span_tokens(token_start, token_end)
         if total > budget:
             break
-        if index and tokens[index - 1][1] == token_start:
+        if index and tokens[index - 1][1] == token_start and not _cjk_boundary(text, tokens, index):
             continue  # inside a word
         word_start, word_tokens = token_start, total
         if _starts_sentence(text, tokens, index):
             sentence_start, sentence_tokens = token_start, total
+    else:
+        if not whole:
+            return None
     if sentence_tokens * 2 >= budget:
         return sentence_start, sentence_tokens
     return word_start, word_tokens
+
+
+def _cjk_boundary(text: str, tokens: list[tuple[int, int]], index: int) -> bool:
+    """CJK text has no spaces; any position next to a CJK character is a word boundary."""
+    return bool(
+        _CJK_CHAR_RE.match(text, tokens[index][0]) or _CJK_CHAR_RE.match(text, tokens[index - 1][0])
+    )
 
 
 def _starts_sentence(text: str, tokens: list[tuple[int, int]], index: int) -> bool:

@@ -1,0 +1,5 @@
+"""``python -m ragd`` is the CLI."""
+
+from ragd.cli import main
+
+main()

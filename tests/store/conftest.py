@@ -1,0 +1,247 @@
+"""Store fixtures: a migrated SQLite file per test, and small deterministic records.
+
+Helpers reach tests through fixtures (``factory``); test modules import the
+:class:`StoreFactory` type for annotations only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ragd.store.records import (
+    Collection,
+    Document,
+    Job,
+    JobCompletion,
+    NewChunk,
+    NewDocument,
+    Vector,
+)
+from ragd.store.sqlite_store import SqliteStore
+
+DIM = 8
+MODEL = "test-model"
+
+
+def unit(values: Sequence[float]) -> Vector:
+    """``values`` as a normalized float32 vector."""
+    array = np.asarray(values, dtype=np.float32)
+    normalized: Vector = (array / np.linalg.norm(array)).astype(np.float32)
+    return normalized
+
+
+def seeded_vector(seed: str, dim: int = DIM) -> Vector:
+    """A normalized vector derived only from ``seed`` (stable across runs)."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    rng = np.random.default_rng(digest)
+    return unit(rng.standard_normal(dim))
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class StoreFactory:
+    """Builds records for one store; every value is deterministic."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._names = 0
+        self._owners = 0
+
+    def collection(self, name: str | None = None, dim: int = DIM) -> Collection:
+        self._names += 1
+        return self.store.create_collection(
+            name=name or f"col-{self._names}",
+            description="",
+            embedding_model=MODEL,
+            embedding_dim=dim,
+        )
+
+    def new_doc(
+        self,
+        collection_id: str,
+        text: str = "hello world",
+        *,
+        title: str | None = None,
+        content_hash: str | None | bool = True,
+        source_hash: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        source_type: str = "text",
+        mime_type: str | None = "text/markdown",
+    ) -> NewDocument:
+        """A queued text document; ``content_hash=True`` hashes ``text``, None leaves it
+        unknown (as for a PDF at submission)."""
+        if content_hash is True:
+            content_hash = sha(text)
+        elif content_hash is False:
+            content_hash = None
+        return NewDocument(
+            collection_id=collection_id,
+            title=title,
+            source_type=source_type,
+            source=None,
+            mime_type=mime_type,
+            content_hash=content_hash,
+            source_hash=source_hash,
+            metadata=metadata or {},
+            content=text.encode("utf-8"),
+        )
+
+    def add(self, collection_id: str, text: str = "hello world", **kwargs: Any) -> Document:
+        document, created = self.store.add_document(self.new_doc(collection_id, text, **kwargs))
+        assert created
+        return document
+
+    def chunk(
+        self,
+        ordinal: int,
+        text: str,
+        *,
+        vector: Vector | None = None,
+        heading_path: tuple[str, ...] = (),
+    ) -> NewChunk:
+        return NewChunk(
+            ordinal=ordinal,
+            text=text,
+            heading_path=heading_path,
+            token_count=len(text.split()),
+            char_start=0,
+            char_end=len(text),
+            text_hash=sha(text),
+            embedding=vector if vector is not None else seeded_vector(text),
+        )
+
+    def completion(
+        self,
+        job: Job,
+        texts: Sequence[str] = ("hello world",),
+        *,
+        vectors: Sequence[Vector] | None = None,
+        heading_paths: Sequence[tuple[str, ...]] | None = None,
+        title: str | None = None,
+        content_hash: str | None = None,
+        owner: str | None = None,
+    ) -> JobCompletion:
+        chunks = [
+            self.chunk(
+                i,
+                text,
+                vector=vectors[i] if vectors is not None else None,
+                heading_path=heading_paths[i] if heading_paths is not None else (),
+            )
+            for i, text in enumerate(texts)
+        ]
+        return JobCompletion(
+            document_id=job.document_id,
+            lease_owner=owner or job.lease_owner,
+            title=title,
+            mime_type="text/markdown",
+            content_hash=content_hash or sha("\n\n".join(texts)),
+            chunks=chunks,
+        )
+
+    def owner(self) -> str:
+        self._owners += 1
+        return f"test-owner-{self._owners}"
+
+    def claim_one(self, document_id: str, *, lease_s: float = 60.0) -> Job:
+        """Claim due jobs until ``document_id`` is among them (others stay claimed)."""
+        jobs = self.store.claim_jobs(owner=self.owner(), limit=1000, lease_s=lease_s)
+        for job in jobs:
+            if job.document_id == document_id:
+                return job
+        raise AssertionError(f"{document_id} was not claimable")
+
+    def ready_doc(
+        self,
+        collection_id: str,
+        texts: Sequence[str],
+        *,
+        vectors: Sequence[Vector] | None = None,
+        heading_paths: Sequence[tuple[str, ...]] | None = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Document:
+        """Add, claim and complete a document with the given chunks."""
+        body = "\n\n".join(texts)
+        document = self.add(collection_id, body, title=title, metadata=metadata)
+        job = self.claim_one(document.id)
+        done = self.store.complete_job(
+            self.completion(
+                job, texts, vectors=vectors, heading_paths=heading_paths, title=title
+            )
+        )
+        assert done.status == "ready", done.error
+        return done
+
+
+def stored_vectors(store: SqliteStore, collection_ids: Sequence[str]) -> dict[str, Vector]:
+    """Every stored chunk vector of the collections, by public chunk id."""
+    found: dict[str, Vector] = {}
+    for collection_id in collection_ids:
+        for document in _all_documents(store, collection_id):
+            for chunk in store.list_chunks(document.id):
+                found[chunk.id] = _raw_embedding(store, chunk.id)
+    return found
+
+
+def _all_documents(store: SqliteStore, collection_id: str) -> list[Document]:
+    items: list[Document] = []
+    cursor: str | None = None
+    while True:
+        page = store.list_documents(collection_id, status="ready", limit=100, cursor=cursor)
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+def _raw_embedding(store: SqliteStore, chunk_id: str) -> Vector:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        blob = conn.execute(
+            text("SELECT embedding FROM chunks WHERE id = :id"),
+            {"id": int(chunk_id.removeprefix("chk_"))},
+        ).scalar_one()
+    vector: Vector = np.frombuffer(blob, dtype=np.float32)
+    return vector
+
+
+def brute_force(
+    store: SqliteStore, query: Vector, collection_ids: Sequence[str], limit: int
+) -> list[tuple[str, float]]:
+    """The exact top ``limit`` by cosine over every stored chunk, computed independently."""
+    vectors = stored_vectors(store, collection_ids)
+    scored = [(cid, float(np.dot(vec, query))) for cid, vec in vectors.items()]
+    scored.sort(key=lambda pair: -pair[1])
+    return scored[:limit]
+
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/ragd.db"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqliteStore]:
+    opened = SqliteStore(db_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def factory(store: SqliteStore) -> StoreFactory:
+    return StoreFactory(store)
