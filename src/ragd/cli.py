@@ -33,7 +33,7 @@ collections_app = typer.Typer(help="Create, list and delete collections.", no_ar
 app.add_typer(collections_app, name="collections")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 CollectionsOpt = Annotated[
     list[str] | None, typer.Option("--collection", "-c", help="Collection name or id (repeat).")

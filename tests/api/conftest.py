@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import LiveServer, free_port
 from ragd.api import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container
@@ -49,23 +48,6 @@ Drain = Callable[[], int]
 def drain(container: Container) -> Drain:
     """Process every queued document now, as the in-process worker would."""
     return container.new_worker().run_until_idle
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class LiveServer:
-    base_url: str
-    data_dir: Path
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,10 @@ def test_empty_file_and_invalid_utf8_are_422(client: TestClient) -> None:
     cid = new_collection(client)
     url = f"/v1/collections/{cid}/documents"
     assert_problem(client.post(url, files={"file": ("e.txt", b"", "text/plain")}), 422)
-    assert_problem(client.post(url, files={"file": ("b.txt", b"caf\xc3\x28 \xa0\xa1 broken", "text/plain")}), 422)
+    assert_problem(
+        client.post(url, files={"file": ("b.txt", b"caf\xc3\x28 \xa0\xa1 broken", "text/plain")}),
+        422,
+    )
     assert_problem(client.post(url, files={"file": ("w.md", b"  \n\n \t ", "text/markdown")}), 422)
     assert_problem(client.post(url, json={"text": "   "}), 422)
     assert client.get(url).json()["documents"] == []
@@ -98,9 +101,7 @@ def test_malformed_json_is_4xx(client: TestClient) -> None:
 
 def test_multipart_without_file_is_422(client: TestClient) -> None:
     cid = new_collection(client)
-    response = client.post(
-        f"/v1/collections/{cid}/documents", files={"title": (None, "no file")}
-    )
+    response = client.post(f"/v1/collections/{cid}/documents", files={"title": (None, "no file")})
     assert_problem(response, 422)
     bad_meta = client.post(
         f"/v1/collections/{cid}/documents",

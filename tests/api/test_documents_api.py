@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 from reportlab.pdfgen import canvas
-
-from collections.abc import Callable
 
 Drain = Callable[[], int]
 

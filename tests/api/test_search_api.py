@@ -52,7 +52,13 @@ def test_each_mode_finds_the_right_document(
     assert results[0]["document_id"] == corpus["bridge"]
     first = results[0]
     assert set(first) >= {
-        "chunk_id", "document_id", "collection_id", "title", "text", "score", "metadata"
+        "chunk_id",
+        "document_id",
+        "collection_id",
+        "title",
+        "text",
+        "score",
+        "metadata",
     }
     assert first["collection_id"] == corpus["collection"]
     assert first["title"] == "Tower Bridge"
@@ -92,9 +98,9 @@ def test_top_k_and_collection_scope(client: TestClient, corpus: dict[str, str]) 
     results = client.post("/v1/search", json={"query": "hot", "top_k": 2}).json()["results"]
     assert len(results) == 2
     other = client.post("/v1/collections", json={"name": "empty"}).json()["id"]
-    scoped = client.post(
-        "/v1/search", json={"query": "bridge", "collections": [other]}
-    ).json()["results"]
+    scoped = client.post("/v1/search", json={"query": "bridge", "collections": [other]}).json()[
+        "results"
+    ]
     assert scoped == []
     missing = client.post("/v1/search", json={"query": "bridge", "collections": ["col_nope"]})
     assert missing.status_code == 404

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
+from sqlalchemy import text
 
 from ragd.store.records import (
     Collection,
@@ -175,58 +175,42 @@ class StoreFactory:
         document = self.add(collection_id, body, title=title, metadata=metadata)
         job = self.claim_one(document.id)
         done = self.store.complete_job(
-            self.completion(
-                job, texts, vectors=vectors, heading_paths=heading_paths, title=title
-            )
+            self.completion(job, texts, vectors=vectors, heading_paths=heading_paths, title=title)
         )
         assert done.status == "ready", done.error
         return done
 
+    def brute_force(
+        self, query: Vector, collection_ids: Sequence[str], limit: int
+    ) -> list[tuple[str, float]]:
+        """The exact top ``limit`` by cosine over every stored chunk of a ready document
+        in the collections, read straight from the table and ranked here."""
+        params: dict[str, Any] = {f"c{i}": cid for i, cid in enumerate(collection_ids)}
+        names = ", ".join(f":c{i}" for i in range(len(collection_ids)))
+        sql = (
+            "SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE d.status = 'ready' AND c.collection_id IN ({names})"
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        scored = [
+            (f"chk_{row_id}", float(np.dot(np.frombuffer(blob, dtype=np.float32), query)))
+            for row_id, blob in rows
+        ]
+        scored.sort(key=lambda pair: -pair[1])
+        return scored[:limit]
 
-def stored_vectors(store: SqliteStore, collection_ids: Sequence[str]) -> dict[str, Vector]:
-    """Every stored chunk vector of the collections, by public chunk id."""
-    found: dict[str, Vector] = {}
-    for collection_id in collection_ids:
-        for document in _all_documents(store, collection_id):
-            for chunk in store.list_chunks(document.id):
-                found[chunk.id] = _raw_embedding(store, chunk.id)
-    return found
+    def fts_rowids(self) -> set[int]:
+        with self.store.engine.connect() as conn:
+            return {int(r) for r in conn.execute(text("SELECT rowid FROM chunks_fts")).scalars()}
 
+    def chunk_rowids(self) -> set[int]:
+        with self.store.engine.connect() as conn:
+            return {int(r) for r in conn.execute(text("SELECT id FROM chunks")).scalars()}
 
-def _all_documents(store: SqliteStore, collection_id: str) -> list[Document]:
-    items: list[Document] = []
-    cursor: str | None = None
-    while True:
-        page = store.list_documents(collection_id, status="ready", limit=100, cursor=cursor)
-        items.extend(page.items)
-        if page.next_cursor is None:
-            return items
-        cursor = page.next_cursor
-
-
-def _raw_embedding(store: SqliteStore, chunk_id: str) -> Vector:
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        blob = conn.execute(
-            text("SELECT embedding FROM chunks WHERE id = :id"),
-            {"id": int(chunk_id.removeprefix("chk_"))},
-        ).scalar_one()
-    vector: Vector = np.frombuffer(blob, dtype=np.float32)
-    return vector
-
-
-def brute_force(
-    store: SqliteStore, query: Vector, collection_ids: Sequence[str], limit: int
-) -> list[tuple[str, float]]:
-    """The exact top ``limit`` by cosine over every stored chunk, computed independently."""
-    vectors = stored_vectors(store, collection_ids)
-    scored = [(cid, float(np.dot(vec, query))) for cid, vec in vectors.items()]
-    scored.sort(key=lambda pair: -pair[1])
-    return scored[:limit]
-
-
-FloatArray = npt.NDArray[np.float32]
+    def count(self, table: str) -> int:
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
 @pytest.fixture

@@ -504,11 +504,12 @@ def _pdf_text(reader: pypdf.PdfReader) -> str:
     pages: list[str] = []
     total = 0
     for page in reader.pages:
-        page_text = page.extract_text() or ""
+        page_text = (page.extract_text() or "").strip()
         total += len(page_text)
         if total > MAX_PDF_CHARS:
             raise ParseError(f"PDF text exceeds {MAX_PDF_CHARS:,} characters")
-        pages.append(page_text)
+        if page_text:
+            pages.append(page_text)
     return "\n\n".join(pages)
 
 
