@@ -1,0 +1,167 @@
+"""Ingestion throughput and search latency, against baselines measured in the same run.
+
+Ingestion: documents go through the real service path (DocumentService.add_text, the
+queue, IngestWorker: parse, chunk, embed, store), and the result is compared with the raw
+embedder encoding the same chunk texts directly — the best the service could do on this
+machine, since on CPU the model is the bottleneck. The raw baseline runs before and after
+the service pass and is averaged, so drift in machine load shows up in both.
+
+Search: every query of the dataset in each mode, timed end to end through SearchService
+(query embedding included for vector and hybrid; it is also timed alone).
+
+    python benchmarks/ingest_search.py [--dataset DIR] [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ragd.config import load_settings
+from ragd.container import Container
+from ragd.ingest.chunking import chunk_document
+from ragd.ingest.pipeline import embed_text
+from ragd.ingest.textnorm import normalize_text
+from ragd.services.search import SearchMode
+
+DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "msmarco"
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                rows.append(json.loads(line))
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def raw_embed_rate(container: Container, texts: list[str]) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(texts), 256):
+        container.embedder.embed_documents(texts[start : start + 256])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def chunk_texts(docs: list[dict[str, Any]], max_tokens: int, overlap: int) -> list[str]:
+    texts = []
+    for doc in docs:
+        title = doc.get("title") or None
+        for chunk in chunk_document(
+            normalize_text(doc["text"]), max_tokens=max_tokens, overlap_tokens=overlap
+        ):
+            texts.append(embed_text(title, chunk.heading_path, chunk.text))
+    return texts
+
+
+def ingest(container: Container, docs: list[dict[str, Any]]) -> dict[str, float]:
+    collection = container.collections.create("bench")
+    started = time.perf_counter()
+    for doc in docs:
+        container.documents.add_text(
+            collection.id, doc["text"], title=doc.get("title") or None, metadata={"id": doc["_id"]}
+        )
+    submitted = time.perf_counter()
+    container.new_worker().run_until_idle()
+    finished = time.perf_counter()
+    chunks = container.collections.get(collection.id).chunk_count
+    return {
+        "documents": len(docs),
+        "chunks": chunks,
+        "submit_s": submitted - started,
+        "process_s": finished - submitted,
+        "docs_per_s": len(docs) / (finished - started),
+        "chunks_per_s": chunks / (finished - started),
+    }
+
+
+def search_latencies(container: Container, queries: list[str]) -> dict[str, dict[str, float]]:
+    report: dict[str, dict[str, float]] = {}
+    timings = []
+    for query in queries:
+        started = time.perf_counter()
+        container.embedder.embed_query(query)
+        timings.append((time.perf_counter() - started) * 1000)
+    report["query embedding"] = summarize(timings)
+    modes: list[SearchMode] = ["keyword", "vector", "hybrid"]
+    for mode in modes:
+        container.search.search(queries[0], mode=mode)  # warm caches
+        timings = []
+        for query in queries:
+            started = time.perf_counter()
+            container.search.search(query, mode=mode, top_k=10)
+            timings.append((time.perf_counter() - started) * 1000)
+        report[mode] = summarize(timings)
+    return report
+
+
+def summarize(timings_ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(timings_ms, 50), 2),
+        "p95_ms": round(percentile(timings_ms, 95), 2),
+        "mean_ms": round(statistics.fmean(timings_ms), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--limit", type=int, default=5000, help="documents to ingest")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    docs = read_jsonl(args.dataset / "corpus.jsonl", args.limit)
+    queries = [q["text"] for q in read_jsonl(args.dataset / "queries.jsonl")]
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = load_settings(data_dir=data_dir, inprocess_worker=False)
+        container = Container(settings)
+        container.store.migrate()
+        texts = chunk_texts(docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+        container.embedder.embed_documents(texts[:64])  # warm the model
+        raw_before = raw_embed_rate(container, texts)
+        ingestion = ingest(container, docs)
+        raw_after = raw_embed_rate(container, texts)
+        raw = (raw_before + raw_after) / 2
+        latencies = search_latencies(container, queries)
+        container.close()
+
+    result = {
+        "dataset": args.dataset.name,
+        "raw_embedder_texts_per_s": round(raw, 1),
+        "raw_embedder_runs": [round(raw_before, 1), round(raw_after, 1)],
+        "ingestion": {k: round(v, 2) for k, v in ingestion.items()},
+        "ingestion_vs_raw": round(ingestion["chunks_per_s"] / raw, 3),
+        "search": latencies,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"dataset {result['dataset']}: {ingestion['documents']:.0f} documents, "
+        f"{ingestion['chunks']:.0f} chunks"
+    )
+    print(f"raw embedder          {raw:8.1f} texts/s  (runs: {result['raw_embedder_runs']})")
+    print(
+        f"ingestion via service {ingestion['chunks_per_s']:8.1f} chunks/s "
+        f"({ingestion['docs_per_s']:.1f} docs/s) = {result['ingestion_vs_raw']:.1%} of raw"
+    )
+    print(f"{'search':<18}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
+    for mode, stats in latencies.items():
+        print(f"{mode:<18}{stats['p50_ms']:>10}{stats['p95_ms']:>10}{stats['mean_ms']:>10}")
+
+
+if __name__ == "__main__":
+    main()
