@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,3 +44,46 @@ def wait_for_status(
             raise AssertionError(f"document ended {document['status']}: {document}")
         time.sleep(0.1)
     raise AssertionError(f"document not {status} after {timeout_s}s")
+
+
+def start_server(data_dir: Path, **env_extra: str) -> tuple[subprocess.Popen[bytes], LiveServer]:
+    """``ragd serve`` as a real process on ``data_dir``; returns once /readyz is 200."""
+    log_path = data_dir / f"server-{time.monotonic_ns()}.log"
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAGD_DATA_DIR": str(data_dir),
+        "RAGD_LOG_FORMAT": "json",
+        "RAGD_WORKER_POLL_INTERVAL_S": "0.1",
+        "HF_HUB_OFFLINE": "1",
+        **env_extra,
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", data_dir, log_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+                return process, server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server not ready in time:\n{server.log()}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

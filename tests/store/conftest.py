@@ -153,12 +153,21 @@ class StoreFactory:
         return f"test-owner-{self._owners}"
 
     def claim_one(self, document_id: str, *, lease_s: float = 60.0) -> Job:
-        """Claim due jobs until ``document_id`` is among them (others stay claimed)."""
-        jobs = self.store.claim_jobs(owner=self.owner(), limit=1000, lease_s=lease_s)
-        for job in jobs:
-            if job.document_id == document_id:
-                return job
-        raise AssertionError(f"{document_id} was not claimable")
+        """Claim ``document_id`` alone: jobs due before it are claimed one at a time by
+        scratch owners and handed back (released) untouched."""
+        scratch: list[str] = []
+        try:
+            while True:
+                owner = self.owner()
+                jobs = self.store.claim_jobs(owner=owner, limit=1, lease_s=lease_s)
+                if not jobs:
+                    raise AssertionError(f"{document_id} was not claimable")
+                if jobs[0].document_id == document_id:
+                    return jobs[0]
+                scratch.append(owner)
+        finally:
+            for owner in scratch:
+                self.store.release_jobs(owner=owner)
 
     def ready_doc(
         self,

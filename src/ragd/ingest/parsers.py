@@ -48,6 +48,7 @@ MAX_PDF_CHARS = 20_000_000
 _SNIFF_BYTES = 4096
 _MAX_TITLE_CHARS = 500
 _MAX_REASON_CHARS = 200
+_PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "(untitled)"})
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -172,6 +173,8 @@ _DECLARED = {
 
 _HTML_PREFIXES = (b"<!doctype html", b"<html")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_BLANK_LINES = re.compile(r"\n{3,}")
+_WHITESPACE_RUN = re.compile(r"\s+")
 _TITLE_TAG = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 
 
@@ -341,12 +344,19 @@ def _decode(data: bytes, charset: str | None) -> str:
     try:
         return decode_text(data)
     except InvalidInput:
-        if not charset:
+        if not charset or _codec_name(charset) in (None, "utf-8"):
             raise
     try:
         return data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise InvalidInput(f"file is not valid UTF-8 or {charset} text") from None
+
+
+def _codec_name(charset: str) -> str | None:
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None
 
 
 # --- HTML ------------------------------------------------------------------------------
@@ -454,7 +464,7 @@ class _TextExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            self.parts.append(_WHITESPACE_RUN.sub(" ", data))  # HTML collapses whitespace
 
 
 def _strip_tags(markup: str) -> str:
@@ -462,7 +472,8 @@ def _strip_tags(markup: str) -> str:
     extractor.feed(markup)
     extractor.close()
     lines = "".join(extractor.parts).split("\n")
-    return "\n".join(line.strip() for line in lines)
+    # Nested block tags each add a newline; one blank line between blocks is enough.
+    return _BLANK_LINES.sub("\n\n", "\n".join(line.strip() for line in lines))
 
 
 # --- PDF -------------------------------------------------------------------------------
@@ -514,13 +525,18 @@ def _pdf_text(reader: pypdf.PdfReader) -> str:
 
 
 def _pdf_title(reader: pypdf.PdfReader) -> str | None:
-    """The /Title metadata entry; broken metadata only costs the title, not the document."""
+    """The /Title metadata entry; broken metadata only costs the title, not the document.
+
+    Generators that were given no title write placeholders such as "untitled"; those
+    would label every such document the same, so they count as no title.
+    """
     try:
         metadata = reader.metadata
         title = metadata.title if metadata is not None else None
     except Exception:
         return None
-    return _clean_title(str(title)) if title else None
+    cleaned = _clean_title(str(title)) if title else None
+    return None if cleaned is None or cleaned.lower() in _PLACEHOLDER_TITLES else cleaned
 
 
 def _short_reason(exc: Exception) -> str:

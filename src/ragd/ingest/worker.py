@@ -9,6 +9,7 @@ with exponential backoff and jitter up to the configured number of attempts.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import socket
 import threading
@@ -56,7 +57,9 @@ class IngestWorker:
         self.store = store
         self.embedder = embedder
         self.settings = settings
-        self.owner = f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:12]}"
+        self.host = socket.gethostname()[:40].replace(":", "-")
+        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._orphans_checked = False
 
     def run(self, stop: threading.Event) -> None:
         """Poll for work until ``stop`` is set, then hand back anything unfinished."""
@@ -82,6 +85,8 @@ class IngestWorker:
         return total
 
     def run_once(self) -> int:
+        if not self._orphans_checked:
+            self._recover_orphans()
         jobs = self.store.claim_jobs(
             owner=self.owner,
             limit=self.settings.worker_claim_batch,
@@ -93,6 +98,13 @@ class IngestWorker:
         if prepared:
             self._embed_and_store(prepared)
         return len(jobs)
+
+    def _recover_orphans(self) -> None:
+        """Requeue what a crashed worker on this machine left half-done."""
+        self._orphans_checked = True
+        recovered = self.store.release_orphaned_jobs(host=self.host, is_alive=_pid_alive)
+        if recovered:
+            log.info("requeued documents of a stopped worker", documents=recovered)
 
     def _prepare(self, job: Job) -> PreparedDocument | None:
         if job.attempts > self.settings.worker_max_attempts:
@@ -202,3 +214,15 @@ class IngestWorker:
     def _backoff(self, attempts: int) -> float:
         base = self.settings.worker_retry_base_s * (2 ** max(attempts - 1, 0))
         return float(base * (0.5 + random.random()))  # full jitter spreads retries of a burst
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not ours to judge; the lease will expire
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

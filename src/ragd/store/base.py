@@ -8,7 +8,7 @@ its document is ready, atomic chunk swaps, cascading deletes) hold inside the st
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from ragd.store.records import (
@@ -67,6 +67,7 @@ class Store(Protocol):
         self, *, document_id: str, owner: str, error: str, retry_at: dt.datetime | None
     ) -> None: ...
     def release_jobs(self, *, owner: str) -> int: ...
+    def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int: ...
 
     def cached_embeddings(self, model: str, text_hashes: Iterable[str]) -> dict[str, Vector]: ...
     def cache_embeddings(self, model: str, vectors: dict[str, Vector]) -> None: ...

@@ -9,7 +9,7 @@ worker that lost its lease cannot overwrite the work of the one that took over.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
@@ -206,6 +206,33 @@ class JobsStore(SqlStore):
                 .values(**values)
             )
 
+    def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
+        """Requeue jobs leased by workers on this host whose process is gone.
+
+        Owners are ``host:pid:nonce``; after a crash or ``kill -9`` the restarted server
+        need not wait for the lease to expire. The attempt stays charged, so a document
+        that kills its worker every time still ends ``failed``.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                select(documents.c.id, documents.c.lease_owner).where(
+                    documents.c.status == "processing",
+                    documents.c.lease_owner.like(f"{host}:%"),
+                )
+            ).all()
+        dead = [row.id for row in rows if not is_alive(_owner_pid(row.lease_owner))]
+        if not dead:
+            return 0
+        with self._write() as conn:
+            result = conn.execute(
+                update(documents)
+                .where(documents.c.id.in_(dead), documents.c.status == "processing")
+                .values(
+                    status="queued", lease_owner=None, lease_expires_at=None, updated_at=utcnow()
+                )
+            )
+        return int(result.rowcount)
+
     def release_jobs(self, *, owner: str) -> int:
         """Hand back unfinished jobs on shutdown without charging them an attempt."""
         with self._write() as conn:
@@ -221,6 +248,11 @@ class JobsStore(SqlStore):
                 )
             )
         return int(result.rowcount)
+
+
+def _owner_pid(owner: str) -> int:
+    parts = owner.split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
 
 
 def _job_from_row(row: Any, owner: str) -> Job:
