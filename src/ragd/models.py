@@ -152,6 +152,9 @@ chunks = Table(
     Column("embedding", LargeBinary, nullable=False),  # float32, L2-normalized
     UniqueConstraint("document_id", "ordinal"),
     Index("ix_chunks_collection", "collection_id"),
+    # Public chunk ids (chk_<id>) must never be reused: vector caches and stored
+    # citations identify a chunk by its id alone.
+    sqlite_autoincrement=True,
 )
 
 embedding_cache = Table(

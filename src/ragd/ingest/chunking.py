@@ -5,7 +5,7 @@ a chunk never spans two Markdown sections (its ``heading_path`` says where it ca
 whole paragraphs, lists and code blocks are kept together when they fit, and only text
 that cannot fit is cut, first at sentence ends, then between words. Consecutive chunks of
 one section share a little trailing context so a fact split across a boundary is still
-retrievable. Everything is a single linear pass; tokens are estimated, never computed
+retrievable. Work is linear in the text length; tokens are estimated, never computed
 with the real tokenizer, which would dominate ingestion time.
 """
 

@@ -48,6 +48,7 @@ MAX_PDF_CHARS = 20_000_000
 _SNIFF_BYTES = 4096
 _MAX_TITLE_CHARS = 500
 _MAX_REASON_CHARS = 200
+_TITLE_SEARCH_CHARS = 65_536
 _PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "(untitled)"})
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -348,7 +349,7 @@ def _decode(data: bytes, charset: str | None) -> str:
             raise
     try:
         return data.decode(charset)
-    except UnicodeDecodeError:
+    except (LookupError, UnicodeDecodeError):  # LookupError: not a text codec ("zlib")
         raise InvalidInput(f"file is not valid UTF-8 or {charset} text") from None
 
 
@@ -397,7 +398,7 @@ def _html_title(markup: str) -> str | None:
         metadata = None
     if metadata is not None and metadata.title and (title := _clean_title(metadata.title)):
         return title
-    match = _TITLE_TAG.search(markup)
+    match = _TITLE_TAG.search(markup, 0, _TITLE_SEARCH_CHARS)  # <title> is in the <head>
     return _clean_title(html.unescape(match.group(1))) if match else None
 
 

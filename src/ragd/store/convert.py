@@ -23,9 +23,11 @@ def chunk_public_id(row_id: int) -> str:
 def chunk_row_id(public_id: str) -> int | None:
     """The integer key behind a public chunk id, or None when it cannot be one of ours."""
     digits = public_id.removeprefix(CHUNK_ID_PREFIX)
-    if public_id == digits or not digits.isdigit() or len(digits) > 18:
+    if public_id == digits or not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return None
-    return int(digits)
+    row_id = int(digits)
+    # Only the canonical spelling: "chk_01" or "chk_١" must not alias "chk_1".
+    return row_id if chunk_public_id(row_id) == public_id else None
 
 
 def vector_to_bytes(vector: Vector) -> bytes:

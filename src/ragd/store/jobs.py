@@ -149,7 +149,6 @@ class JobsStore(SqlStore):
                 documents.c.content_hash == content_hash,
                 documents.c.id != row.id,
                 documents.c.status != "failed",
-                documents.c.created_at <= row.created_at,
             )
             .limit(1)
         ).scalar()

@@ -192,7 +192,12 @@ def _filter_sql(filters: Filters, params: dict[str, Any]) -> str:
     """
     clauses = []
     for i, (key, value) in enumerate(sorted(filters.items())):
-        params[f"fpath{i}"] = '$."' + key.replace('"', "") + '"'
+        if '"' in key:
+            # A JSON path cannot quote it, and no stored key has one: match nothing
+            # rather than a different key with the quote dropped.
+            clauses.append(" AND 0")
+            continue
+        params[f"fpath{i}"] = '$."' + key + '"'
         extracted = f"json_extract(d.metadata, :fpath{i})"
         if value is None:
             clauses.append(f" AND {extracted} IS NULL")

@@ -118,6 +118,8 @@ def upgrade() -> None:
         sa.Column("text_hash", sa.String(64), nullable=False),
         sa.Column("embedding", sa.LargeBinary, nullable=False),
         sa.UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_id_ordinal"),
+        # AUTOINCREMENT: a deleted chunk's id is never handed to a new chunk.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_chunks_collection", "chunks", ["collection_id"])
     op.create_table(
