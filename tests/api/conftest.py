@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import LiveServer, start_server, stop_server
+from tests.helpers import LiveServer, start_server, stop_server
 from ragd.api import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from generation.fake_openai import FakeOpenAI
+from tests.generation.fake_openai import FakeOpenAI
 from ragd.api import create_app
 from ragd.config import load_settings
 from ragd.container import Container

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from helpers import LiveServer, wait_for_status
+from tests.helpers import LiveServer, wait_for_status
 
 MARKDOWN = b"""# Lighthouse of Alexandria
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from helpers import start_server, stop_server
+from tests.helpers import start_server, stop_server
 
 
 def test_sigkill_mid_ingest_then_restart(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 
 import pytest
 
@@ -217,7 +216,9 @@ def test_cjk_text_is_split_within_budget() -> None:
     assert all(text_start(c) < c.char_start for c in chunks[1:])
 
 
-def test_one_megabyte_is_chunked_quickly() -> None:
+def test_one_megabyte_is_chunked_whole() -> None:
+    """Speed is measured by benchmarks, not asserted here; this checks a big input
+    comes out whole and within budget."""
     paragraphs = []
     for index in range(2500):
         if index % 40 == 0:
@@ -226,8 +227,7 @@ def test_one_megabyte_is_chunked_quickly() -> None:
     text = "\n\n".join(paragraphs)
     while len(text) < 1_000_000:
         text += "\n\n" + sentences(50)
-    started = time.perf_counter()
     chunks = chunk_document(text)
-    elapsed = time.perf_counter() - started
     assert chunks
-    assert elapsed < 2.0  # typically ~0.4 s; generous for shared CI machines
+    assert all(c.token_count <= 200 for c in chunks)
+    assert chunks[-1].char_end == len(text.rstrip())
