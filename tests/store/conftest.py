@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from sqlalchemy import text
 
@@ -28,9 +29,10 @@ from ragd.store.sqlite_store import SqliteStore
 
 DIM = 8
 MODEL = "test-model"
+AUTO = "auto"  # new_doc: hash the text
 
 
-def unit(values: Sequence[float]) -> Vector:
+def unit(values: npt.ArrayLike) -> Vector:
     """``values`` as a normalized float32 vector."""
     array = np.asarray(values, dtype=np.float32)
     normalized: Vector = (array / np.linalg.norm(array)).astype(np.float32)
@@ -71,18 +73,16 @@ class StoreFactory:
         text: str = "hello world",
         *,
         title: str | None = None,
-        content_hash: str | None | bool = True,
+        content_hash: str | None = AUTO,
         source_hash: str | None = None,
         metadata: dict[str, Any] | None = None,
         source_type: str = "text",
         mime_type: str | None = "text/markdown",
     ) -> NewDocument:
-        """A queued text document; ``content_hash=True`` hashes ``text``, None leaves it
-        unknown (as for a PDF at submission)."""
-        if content_hash is True:
+        """A queued text document; by default its content hash is that of ``text``, and
+        ``content_hash=None`` leaves it unknown (as for a PDF at submission)."""
+        if content_hash == AUTO:
             content_hash = sha(text)
-        elif content_hash is False:
-            content_hash = None
         return NewDocument(
             collection_id=collection_id,
             title=title,

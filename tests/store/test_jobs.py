@@ -349,9 +349,7 @@ def test_duplicate_of_a_queued_document_with_known_hash(
     known = factory.add(col.id, "known text")  # content hash known at submission
     assert known.content_hash is not None
     pdf = factory.add(col.id, "%PDF", content_hash=None, source_hash="9" * 64)
-    [job] = [
-        j for j in store.claim_jobs(owner="w", limit=5, lease_s=60) if j.document_id == pdf.id
-    ]
+    [job] = [j for j in store.claim_jobs(owner="w", limit=5, lease_s=60) if j.document_id == pdf.id]
     result = store.complete_job(
         factory.completion(job, ["known text"], content_hash=known.content_hash)
     )

@@ -793,7 +793,7 @@ def test_vector_cache_sees_writes_from_another_store(
     writer = SqliteStore(db_url)
     try:
         doc, _ = writer.add_document(factory.new_doc(col.id, "theirs"))
-        job = [j for j in writer.claim_jobs(owner="w2", limit=5, lease_s=60)][0]
+        [job] = writer.claim_jobs(owner="w2", limit=5, lease_s=60)
         writer.complete_job(factory.completion(job, ["theirs"], vectors=[basis(1)]))
         hits = assert_matches_brute_force(factory, basis(1), [col.id], 5)
         assert store.get_chunks([hits[0].chunk_id])[hits[0].chunk_id].document_id == doc.id
