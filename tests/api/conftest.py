@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import LiveServer, start_server, stop_server
 from ragd.api import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
+from tests.helpers import LiveServer, start_server, stop_server
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.generation.fake_openai import FakeOpenAI
 from ragd.api import create_app
 from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
+from tests.generation.fake_openai import FakeOpenAI
 
 SECRET = "sk-test-abcdefghijklmnop"
 

@@ -861,3 +861,17 @@ def test_get_chunks_ignores_malformed_ids(store: SqliteStore, factory: StoreFact
     assert found[real.id] == real
     assert found[real.id].title == "T" and found[real.id].metadata == {"m": 1}
     assert store.get_chunks([]) == {}
+
+
+def test_chunk_ids_are_never_reused(store: SqliteStore, factory: StoreFactory) -> None:
+    col = factory.collection()
+    factory.ready_doc(col.id, ["keep"])
+    newest = factory.ready_doc(col.id, ["drop one", "drop two"])
+    dropped = {c.id for c in store.list_chunks(newest.id)}
+    highest = max(factory.chunk_rowids())
+    store.delete_document(newest.id)
+    replacement = factory.ready_doc(col.id, ["new one", "new two"])
+    fresh = {c.id for c in store.list_chunks(replacement.id)}
+    assert not fresh & dropped
+    assert min(int(cid.removeprefix("chk_")) for cid in fresh) > highest
+    assert store.get_chunks(sorted(dropped)) == {}

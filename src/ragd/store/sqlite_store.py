@@ -130,16 +130,17 @@ class SqliteStore(JobsStore):
         return [ScoredId(chunk_public_id(cid), score) for cid, score in found[:limit]]
 
     def _collection_matrix(self, collection_id: str) -> tuple[IdArray, npt.NDArray[np.float32]]:
+        # One read transaction: the version, the ids and the vectors come from the same
+        # snapshot, so a delete racing the load cannot leave ids without vectors.
         with self._read() as conn:
             version = conn.execute(
                 select(collections.c.chunks_version).where(collections.c.id == collection_id)
             ).scalar()
-        if version is None:
-            self._vectors.forget(collection_id)
-            return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
+            if version is None:
+                self._vectors.forget(collection_id)
+                return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
 
-        def load_ids() -> IdArray:
-            with self._read() as conn:
+            def load_ids() -> IdArray:
                 rows = conn.execute(
                     select(chunks.c.id)
                     .where(chunks.c.collection_id == collection_id)
@@ -147,22 +148,10 @@ class SqliteStore(JobsStore):
                 ).scalars()
                 return np.fromiter(rows, dtype=np.int64)
 
-        return self._vectors.get(collection_id, version, load_ids, self._load_vectors)
+            def load_vectors(ids: IdArray) -> npt.NDArray[np.float32]:
+                return _load_vectors(conn, ids)
 
-    def _load_vectors(self, ids: IdArray) -> npt.NDArray[np.float32]:
-        parts: list[npt.NDArray[np.float32]] = []
-        with self._read() as conn:
-            for start in range(0, len(ids), _VECTOR_LOAD_BATCH):
-                batch = [int(i) for i in ids[start : start + _VECTOR_LOAD_BATCH]]
-                rows = dict(
-                    conn.execute(
-                        select(chunks.c.id, chunks.c.embedding).where(chunks.c.id.in_(batch))
-                    ).all()
-                )
-                parts.extend(np.frombuffer(rows[i], dtype=np.float32) for i in batch)
-        if not parts:
-            return np.empty((0, 0), dtype=np.float32)
-        return np.vstack(parts)
+            return self._vectors.get(collection_id, version, load_ids, load_vectors)
 
     def _allowed_mask(
         self, collection_id: str, ids: IdArray, filters: Filters
@@ -175,6 +164,21 @@ class SqliteStore(JobsStore):
         with self._read() as conn:
             allowed = np.fromiter(conn.execute(text(sql), params).scalars(), dtype=np.int64)
         return np.isin(ids, allowed)
+
+
+def _load_vectors(conn: Connection, ids: IdArray) -> npt.NDArray[np.float32]:
+    parts: list[npt.NDArray[np.float32]] = []
+    for start in range(0, len(ids), _VECTOR_LOAD_BATCH):
+        batch = [int(i) for i in ids[start : start + _VECTOR_LOAD_BATCH]]
+        rows = dict(
+            conn.execute(
+                select(chunks.c.id, chunks.c.embedding).where(chunks.c.id.in_(batch))
+            ).all()
+        )
+        parts.extend(np.frombuffer(rows[i], dtype=np.float32) for i in batch)
+    if not parts:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.vstack(parts)
 
 
 def _in_clause(column: str, prefix: str, values: Sequence[str], params: dict[str, Any]) -> str:
