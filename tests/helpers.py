@@ -7,11 +7,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+# Client addresses for in-process TestClients. Before any API key exists ragd serves
+# loopback clients only, and TestClient's default client host ("testclient") is not one.
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
+REMOTE_CLIENT = ("10.0.0.2", 1234)
 
 
 def free_port() -> int:
@@ -46,8 +52,16 @@ def wait_for_status(
     raise AssertionError(f"document not {status} after {timeout_s}s")
 
 
-def start_server(data_dir: Path, **env_extra: str) -> tuple[subprocess.Popen[bytes], LiveServer]:
-    """``ragd serve`` as a real process on ``data_dir``; returns once /readyz is 200."""
+def start_server(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    args: Sequence[str] = (),
+    **env_extra: str,
+) -> tuple[subprocess.Popen[bytes], LiveServer]:
+    """``ragd serve --host host *args`` as a real process on ``data_dir``; returns once
+    /readyz answers 200 on 127.0.0.1. Rate limits are off unless ``env_extra`` turns
+    them on: tests poll and upload far faster than the default budget allows."""
     log_path = data_dir / f"server-{time.monotonic_ns()}.log"
     port = free_port()
     env = {
@@ -56,11 +70,16 @@ def start_server(data_dir: Path, **env_extra: str) -> tuple[subprocess.Popen[byt
         "RAGD_LOG_FORMAT": "json",
         "RAGD_WORKER_POLL_INTERVAL_S": "0.1",
         "HF_HUB_OFFLINE": "1",
+        "RAGD_RATE_LIMIT_ENABLED": "false",
         **env_extra,
     }
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                *("-m", "ragd", "serve", "--host", host, "--port", str(port)),
+                *args,
+            ],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -17,10 +17,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ragd import __version__
+from ragd.cli_eval import eval_command
+from ragd.cli_keys import keys_app, refuse_unprotected_bind
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.errors import NotFound, RagdError
@@ -31,6 +34,8 @@ from ragd.store.records import Document
 app = typer.Typer(help="ragd: self-hosted retrieval-augmented generation.", no_args_is_help=True)
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
+app.add_typer(keys_app, name="keys")
+app.command("eval")(eval_command)
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -75,22 +80,55 @@ def version() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes; they share the database, Redis rate limits "
+            "(RAGD_REDIS_URL) and metrics.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (with an in-process ingestion worker unless disabled)."""
     import uvicorn
 
     from ragd.api import create_app
+    from ragd.metrics import multiprocess_dir
+    from ragd.observability import require_installed
 
     settings = _settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    refuse_unprotected_bind(host)
+    try:
+        require_installed(settings)
+    except RagdError as exc:
+        err_console.print(f"[red]error:[/red] {escape(exc.detail)}")  # keeps '[observability]'
+        raise typer.Exit(2) from None
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_s,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    _migrate_once(settings)  # before the workers, so they do not race to create tables
+    with multiprocess_dir():  # set before the workers import prometheus-client
+        uvicorn.run("ragd.api:create_app_from_env", factory=True, workers=workers, **options)
+
+
+def _migrate_once(settings: Settings) -> None:
+    from ragd.store import open_store
+
+    store = open_store(settings)
+    try:
+        store.migrate()
+    finally:
+        store.close()
 
 
 @app.command()

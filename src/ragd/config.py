@@ -7,15 +7,31 @@ the server each point it where they need; every bad value becomes one readable
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ragd.auth import KEY_FORMAT_HELP, key_prefix
 from ragd.errors import InvalidInput
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+# Loopback and private networks: where a Prometheus server usually scrapes from.
+DEFAULT_METRICS_ALLOW = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+# Comma-separated in the environment ("a,b"), not JSON.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -52,6 +68,10 @@ class Settings(BaseSettings):
 
     search_top_k: int = Field(10, ge=1, le=100)
     rrf_k: int = Field(60, ge=1, le=10_000)
+    hybrid_fusion: Literal["convex", "rrf"] = "convex"
+    hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
+    hybrid_feedback_docs: int = Field(5, ge=0, le=50)
+    hybrid_feedback_weight: float = Field(1.0, ge=0, le=10)
 
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
@@ -59,24 +79,131 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, le=3600)
     llm_max_retries: int = Field(2, ge=0, le=10)
 
+    auth_disabled: bool = Field(
+        False, description="Serve every client as admin without keys (trusted networks only)."
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="A bootstrap admin key (rgd_<prefix>_<secret>), upserted on start."
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
+
+    # -- operations: limits, metrics, probes, headers, shutdown, tracing ----------------
+    redis_url: str | None = Field(
+        None, description="redis:// URL; rate-limit counters are shared through it."
+    )
+    rate_limit_enabled: bool = True
+    rate_limit: str = Field(
+        "60/minute;1000/hour", description="Per key (or client address), ';'-separated."
+    )
+    ingest_rate_limit: str = Field(
+        "30/minute;1000/hour", description="Document POSTs, a budget of their own."
+    )
+    rate_limit_fail_open: bool = Field(
+        True, description="Serve requests unlimited while Redis is down (else 503)."
+    )
+    rate_limit_key_prefix: str = Field(
+        "ragd", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Namespace of Redis keys."
+    )
+    metrics_allow: CommaList = Field(
+        list(DEFAULT_METRICS_ALLOW), description="Addresses/CIDRs that may read /metrics."
+    )
+    ready_timeout_s: float = Field(2.0, gt=0, le=60)
+    cors_origins: CommaList = Field(
+        default_factory=list, description="Origins allowed by CORS; none if empty."
+    )
+    trusted_hosts: CommaList = Field(["*"], description="Host headers served: name, *.domain, *.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For/-Proto are believed."
+    )
+    shutdown_grace_s: int = Field(30, ge=0, le=3600)
+    sentry_dsn: SecretStr | None = None
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP collector base URL.")
+    otel_service_name: str = "ragd"
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("llm_base_url", "database_url", mode="before")
+    @field_validator(
+        "llm_base_url", "database_url", "redis_url", "otel_endpoint", "sentry_dsn", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("llm_base_url")
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_key")
+    @classmethod
+    def _key_format(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value: it is a secret even when malformed.
+        if value is not None and key_prefix(value.get_secret_value()) is None:
+            raise ValueError(KEY_FORMAT_HELP)
+        return value
+
+    @field_validator("llm_base_url", "otel_endpoint")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("rate_limit", "ingest_rate_limit")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        try:
+            parsed = parse_many(value)
+        except ValueError:
+            parsed = []
+        if not parsed:
+            raise ValueError("must look like '60/minute;1000/hour'")
+        return value
+
+    @field_validator("metrics_allow", "cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an address or CIDR (or *)") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item != "*" and not re.fullmatch(r"https?://[^/\s]+", item):
+                raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+        return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.:\[\]-]+", item):
+                raise ValueError(f"{item!r} is not a host name, *.domain or *")
         return value
 
     @field_validator("chunk_overlap_tokens")

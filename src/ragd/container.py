@@ -18,6 +18,7 @@ from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
 from ragd.services.collections import CollectionService
 from ragd.services.documents import DocumentService
+from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
 from ragd.store import Store, open_store
 
@@ -58,27 +59,37 @@ class Container:
         self.documents = DocumentService(self.store, self.collections, settings)
         self.search = SearchService(self.store, self.embedder, self.collections, settings)
         self.answers = AnswerService(self.search, self.generator)
+        self.keys = KeyService(self.store, self.collections)
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
+        self._worker: IngestWorker | None = None
 
     def new_worker(self) -> IngestWorker:
         return IngestWorker(self.store, self.embedder, self.settings)
 
     def start_background_worker(self) -> None:
-        worker = self.new_worker()
+        worker = self._worker = self.new_worker()
         self._worker_stop.clear()
         self._worker_thread = threading.Thread(
             target=worker.run, args=(self._worker_stop,), name="ragd-worker", daemon=True
         )
         self._worker_thread.start()
 
-    def stop_background_worker(self, timeout_s: float = 30.0) -> None:
+    def stop_background_worker(self, timeout_s: float | None = None) -> None:
+        """Stop the worker within ``timeout_s`` (``RAGD_SHUTDOWN_GRACE_S`` by default).
+
+        The worker stops between embedding slices and hands its documents back itself;
+        if it is still busy when time is up (a long parse), its documents are handed back
+        from here, so none waits for its lease to expire, and the late result is
+        discarded because the lease is gone."""
         if self._worker_thread is None:
             return
         self._worker_stop.set()
-        self._worker_thread.join(timeout_s)
-        if self._worker_thread.is_alive():
-            log.warning("ingestion worker did not stop in time; its leases will expire")
+        grace = self.settings.shutdown_grace_s if timeout_s is None else timeout_s
+        self._worker_thread.join(max(grace, 1.0))
+        if self._worker_thread.is_alive() and self._worker is not None:
+            released = self.store.release_jobs(owner=self._worker.owner)
+            log.warning("ingestion worker did not stop in time", released=released)
         self._worker_thread = None
 
     def close(self) -> None:

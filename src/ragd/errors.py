@@ -4,6 +4,8 @@ Services, engines and stores raise these; only ``ragd.api.problems`` maps them t
 HTTP statuses, and the CLI prints their ``detail``. The hierarchy::
 
     RagdError
+    ├── Unauthorized             no API key, or one that is unknown or revoked (401)
+    ├── Forbidden                a valid key whose scope does not allow this (403)
     ├── NotFound                 an id or name that does not exist (404)
     ├── Conflict                 a unique name already taken (409)
     ├── InvalidInput             a value the caller must change (422)
@@ -28,6 +30,18 @@ class RagdError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class Unauthorized(RagdError):
+    """The request carries no usable API key: missing, malformed, unknown or revoked."""
+
+
+class Forbidden(RagdError):
+    """The key is valid but its scope or collection limit does not allow the action.
+
+    Resources outside a key's collections are :class:`NotFound` instead, so that ids
+    of other tenants do not leak.
+    """
 
 
 class NotFound(RagdError):

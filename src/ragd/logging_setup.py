@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -26,6 +26,18 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
         elif isinstance(value, str) and "@" in value:
             event[key] = _URL_CREDENTIALS.sub(r"\g<scheme>[redacted]@", value)
     return event
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of the write, not at set-up: a
+    CLI command run inside another process (the test runner) gets a stderr that is
+    swapped and closed after it, and later log lines must not go to the closed one."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
@@ -48,7 +60,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library; send it to the same stream and level.

@@ -164,3 +164,19 @@ embedding_cache = Table(
     Column("text_hash", String(64), primary_key=True),
     Column("embedding", LargeBinary, nullable=False),
 )
+
+# API keys: only the sha-256 of each key is kept; the prefix finds the row and names the
+# key in lists and logs. A revoked key keeps its row so that lists and audits can say so.
+api_keys = Table(
+    "keys",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("scope", String(10), nullable=False),  # read | write | admin
+    Column("collection_ids", JSON, nullable=True),  # None: every collection
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragd.auth import Scope
 from ragd.services.collections import DESCRIPTION_MAX, NAME_MAX, NAME_PATTERN
+from ragd.services.keys import KEY_NAME_MAX
 from ragd.services.search import QUERY_MAX, TOP_K_MAX
 from ragd.store.records import DocumentStatus, MetadataValue
 
@@ -146,6 +148,7 @@ class CheckResult(BaseModel):
     status: Literal["ok", "fail"]
     detail: str | None = None
     latency_ms: float
+    required: bool = Field(True, description="A failing required check makes /readyz 503.")
 
 
 class ReadyResponse(BaseModel):
@@ -162,3 +165,38 @@ class Problem(BaseModel):
     detail: str
     request_id: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+class KeyCreate(_Strict):
+    name: str = Field(min_length=1, max_length=KEY_NAME_MAX)
+    scope: Scope = Field(
+        description="read: search, ask, list, get; write: + ingest, delete "
+        "documents, create/patch collections; admin: + keys, delete collections."
+    )
+    collections: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Collection ids the key is limited to; every collection when omitted.",
+    )
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: its prefix names it; the secret is never shown again."""
+
+    id: str
+    name: str
+    prefix: str
+    scope: Scope
+    collections: list[str] | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The full key. Shown only in this response: store it now.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyPublic]

@@ -6,13 +6,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ragd.api import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
-from tests.helpers import LiveServer, start_server, stop_server
+from tests.helpers import LOOPBACK_CLIENT, REMOTE_CLIENT, LiveServer, start_server, stop_server
+from tests.redis_server import running_redis
 
 
 @pytest.fixture
@@ -31,9 +33,36 @@ def container(settings: Settings, embedder: LocalEmbedder) -> Iterator[Container
 
 
 @pytest.fixture
-def client(settings: Settings, container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, container=container)) as test_client:
+def app(settings: Settings, container: Container) -> FastAPI:
+    return create_app(settings, container=container)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client on this machine (127.0.0.1): served without a key until one exists."""
+    with TestClient(app, client=LOOPBACK_CLIENT) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def remote_client(app: FastAPI) -> Iterator[TestClient]:
+    """A client from another machine (10.0.0.2): always needs a key."""
+    with TestClient(app, client=REMOTE_CLIENT) as test_client:
+        yield test_client
+
+
+MakeKey = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(container: Container) -> MakeKey:
+    """Create a key through the key service and return its full secret:
+    ``make_key("read")``, ``make_key("write", collections=[cid])``."""
+
+    def make(scope: str, *, collections: list[str] | None = None, name: str = "test") -> str:
+        return container.keys.create(name, scope, collections).secret
+
+    return make
 
 
 Drain = Callable[[], int]
@@ -53,3 +82,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
     finally:
         stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis (see ``tests.redis_server``); give each test its own key prefix."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -13,6 +13,7 @@ from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
 from tests.generation.fake_openai import FakeOpenAI
+from tests.helpers import LOOPBACK_CLIENT
 
 SECRET = "sk-test-abcdefghijklmnop"
 
@@ -37,7 +38,7 @@ def llm_client(
         log_format="json",
     )
     container = Container(settings, embedder=embedder)
-    with TestClient(create_app(settings, container=container)) as client:
+    with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as client:
         yield client, container
     container.close()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from importlib import resources
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from ragd.errors import Conflict, InvalidInput, NotFound
@@ -72,8 +75,11 @@ def test_migrate_is_idempotent_and_keeps_data(store: SqliteStore, factory: Store
         tables = set(
             conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
         )
-    assert versions == ["0001"]
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("ragd") / "migrations"))
+    assert versions == [ScriptDirectory.from_config(config).get_current_head()]
     assert {"collections", "documents", "document_sources", "chunks", "chunks_fts"} <= tables
+    assert "keys" in tables
     assert store.get_collection(collection.id).chunk_count == 1
     store.check()
 

@@ -11,13 +11,22 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from ragd import __version__
+from ragd.api.http_metrics import HttpMetricsMiddleware
 from ragd.api.middleware import RequestContextMiddleware
 from ragd.api.problems import install_problem_handlers
-from ragd.api.routes import collections, documents, health, search
-from ragd.config import Settings
+from ragd.api.ratelimit import (
+    declare_rate_limit_responses,
+    install_rate_limits,
+    open_rate_limiter,
+)
+from ragd.api.routes import collections, documents, evaluations, health, keys, metrics, search
+from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
+from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.logging_setup import configure_logging
+from ragd.observability import init_observability
 from ragd.schemas import TextDocumentCreate, UrlDocumentCreate
+from ragd.services.keys import AuthMode
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +43,12 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         owned = container is None
         active = container or Container(settings)
         await run_in_threadpool(active.store.migrate)
+        _log_auth_mode(await run_in_threadpool(active.keys.prepare, settings))
         active.embedder.start_loading()
         if owned and settings.inprocess_worker:
             active.start_background_worker()
         app.state.container = active
+        limiter = open_rate_limiter(app, settings)
         log.info(
             "ragd started",
             version=__version__,
@@ -51,6 +62,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         finally:
             if owned:
                 await run_in_threadpool(active.close)
+            await limiter.close()
+            close_observability()
             log.info("ragd stopped")
 
     configure_logging(settings.log_level, settings.log_format)
@@ -61,14 +74,41 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    close_observability = init_observability(settings, app)
+    # Middleware, innermost first (each add wraps the ones before it):
+    install_rate_limits(app)  # X-RateLimit-* from the verdict of the limiter dependency
+    app.add_middleware(TrustedHostMiddleware, allowed=settings.trusted_hosts)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_upload_bytes + _BODY_OVERHEAD_BYTES,
     )
-    for module in (health, collections, documents, search):
+    add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
+    app.add_middleware(HttpMetricsMiddleware)  # counts every response, 500s included
+    app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
+    for module in (health, metrics, collections, documents, search, keys, evaluations):
         app.include_router(module.router)
+    declare_rate_limit_responses(app)
     _document_schemas_in_openapi(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app factory for ``ragd serve --workers N``: each worker process builds its
+    own app from the environment (``uvicorn ragd.api:create_app_from_env --factory``)."""
+    return create_app(load_settings())
+
+
+def _log_auth_mode(mode: AuthMode) -> None:
+    """Say loudly at start when requests are not checked against keys."""
+    if mode == "disabled":
+        log.warning("authentication is disabled (RAGD_AUTH_DISABLED=true): every client is admin")
+    elif mode == "loopback-only":
+        log.warning(
+            "no API keys exist: serving loopback clients only; create a key with "
+            "'ragd keys create --name NAME --scope admin' or set RAGD_ADMIN_KEY"
+        )
+    else:
+        log.info("API keys required for /v1")
 
 
 def _document_schemas_in_openapi(app: FastAPI) -> None:

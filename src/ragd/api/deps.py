@@ -1,12 +1,42 @@
-"""Dependencies that routes declare through ``Annotated`` aliases."""
+"""Dependencies that routes declare through ``Annotated`` aliases.
+
+Authentication happens here and nowhere else: :func:`get_principal` resolves the caller
+once per request (key, loopback default, or auth disabled), and the scope aliases
+(``ReadKey``, ``WriteKey``, ``AdminKey``, ``KeyAdmin``) refuse callers below a route's
+scope. A key's collection limit travels on into the services as
+``principal.collection_ids``, which answer 404 for anything outside it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import structlog
+from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from ragd.api.problems import PROBLEM_JSON
+from ragd.api.ratelimit import enforce_rate_limit
+from ragd.auth import ANONYMOUS, Principal, Scope, is_loopback
 from ragd.container import Container
+from ragd.errors import Forbidden, Unauthorized
+from ragd.schemas import Problem
+
+KEY_REQUIRED = "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+NO_KEYS_YET = (
+    "no API keys exist yet, so this server only answers loopback clients; create one on "
+    "the server with 'ragd keys create --name NAME --scope admin' (or set RAGD_ADMIN_KEY), "
+    "or set RAGD_AUTH_DISABLED=true on a trusted network"
+)
+
+_bearer = HTTPBearer(
+    auto_error=False, bearerFormat="rgd_<prefix>_<secret>", description="An API key."
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key, for clients without Bearer."
+)
 
 
 def get_container(request: Request) -> Container:
@@ -15,3 +45,71 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_principal(
+    request: Request,
+    container: ContainerDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    api_key: Annotated[str | None, Security(_api_key)],
+) -> Principal:
+    """The caller of this request, or 401. The key prefix (never the key) goes into the
+    log context, so the access line and every service log line name the key."""
+    presented = bearer.credentials if bearer is not None else api_key
+    client = request.client.host if request.client else None
+    principal = await run_in_threadpool(_resolve, container, presented, client)
+    if principal.prefix is not None:
+        request.state.key_prefix = principal.prefix
+        structlog.contextvars.bind_contextvars(key_prefix=principal.prefix)
+    # The budget is the key's (or the address's), so it is spent once the caller is known.
+    await enforce_rate_limit(request)
+    return principal
+
+
+def _resolve(container: Container, presented: str | None, client: str | None) -> Principal:
+    if container.settings.auth_disabled:
+        return ANONYMOUS
+    if presented:
+        return container.keys.authenticate(presented)
+    if container.keys.any_active():
+        raise Unauthorized(KEY_REQUIRED)
+    if is_loopback(client):
+        return ANONYMOUS  # the secure default: no keys yet, this machine only
+    raise Unauthorized(NO_KEYS_YET)
+
+
+def _require(
+    needed: Scope, *, every_collection: bool = False
+) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.allows(needed):
+            raise Forbidden(f"this needs a key with {needed} scope; this key has {principal.scope}")
+        if every_collection and principal.limited:
+            # Key management could mint a key that escapes the limit.
+            raise Forbidden("managing keys needs an admin key that is not limited to collections")
+        return principal
+
+    return check
+
+
+ReadKey = Annotated[Principal, Depends(_require("read"))]
+WriteKey = Annotated[Principal, Depends(_require("write"))]
+AdminKey = Annotated[Principal, Depends(_require("admin"))]
+KeyAdmin = Annotated[Principal, Depends(_require("admin", every_collection=True))]
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+# OpenAPI: every route behind a key can answer 401; routes above read scope also 403.
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: _problem_response("Missing, invalid or revoked API key (see WWW-Authenticate)")
+}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: _problem_response("The API key's scope or collection limit does not allow this")
+}

@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragd.observability import capture_exception
+
 log = structlog.get_logger("ragd.access")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -87,8 +89,9 @@ class RequestContextMiddleware:
                 f"request body is larger than {self.max_body_bytes} bytes",
                 request_id,
             )
-        except Exception:
+        except Exception as exc:
             log.exception("unhandled error", path=scope.get("path"))
+            capture_exception(exc)
             await self._send_problem(
                 send_wrapper,
                 state,

@@ -21,6 +21,8 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS: list[tuple[type[errors.RagdError], int, str]] = [
+    (errors.Unauthorized, 401, "Unauthorized"),
+    (errors.Forbidden, 403, "Forbidden"),
     (errors.NotFound, 404, "Not Found"),
     (errors.Conflict, 409, "Conflict"),
     (errors.UnsupportedMediaType, 415, "Unsupported Media Type"),
@@ -31,6 +33,12 @@ _STATUS: list[tuple[type[errors.RagdError], int, str]] = [
     (errors.Unavailable, 503, "Service Unavailable"),
     (errors.TransientError, 503, "Service Unavailable"),
 ]
+
+# RFC 9110: a 401 names the scheme to authenticate with; a 503 says when to come back.
+_STATUS_HEADERS: dict[int, dict[str, str]] = {
+    401: {"WWW-Authenticate": 'Bearer realm="ragd"'},
+    503: {"Retry-After": "5"},
+}
 
 
 def problem(
@@ -57,8 +65,7 @@ def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.RagdError)
     for kind, status, title in _STATUS:
         if isinstance(exc, kind):
-            headers = {"Retry-After": "5"} if status == 503 else None
-            return problem(request, status, title, exc.detail, headers=headers)
+            return problem(request, status, title, exc.detail, headers=_STATUS_HEADERS.get(status))
     return _unexpected(request, exc)
 
 

@@ -14,6 +14,7 @@ import structlog
 from ragd.config import DEFAULT_EMBEDDING_MODEL
 from ragd.embedding.base import Matrix, normalize_rows
 from ragd.errors import EmbeddingError
+from ragd.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_DURATION
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ class LocalEmbedder:
             return np.empty((0, self.dimension), dtype=np.float32)
         model = self._require_model()
         try:
-            with self._encode_lock:
+            with self._encode_lock, EMBEDDING_DURATION.time():  # model time, not lock wait
                 vectors = model.encode(
                     list(texts),
                     batch_size=self.batch_size,
@@ -82,6 +83,7 @@ class LocalEmbedder:
                     normalize_embeddings=True,
                     show_progress_bar=False,
                 )
+            EMBEDDING_BATCH_SIZE.observe(len(texts))
         except Exception as exc:
             log.error("embedding failed", error_type=type(exc).__name__)
             raise EmbeddingError("embedding model failed to embed the text") from exc

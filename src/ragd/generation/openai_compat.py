@@ -10,7 +10,9 @@ never the API key, never the server's raw error text (which may echo the key).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -19,6 +21,7 @@ from ragd.errors import GenerationError
 from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage
 from ragd.generation.citations import CitationFilter, extract_citations
 from ragd.generation.prompts import answer_messages
+from ragd.metrics import LLM_DURATION, LLM_TOKENS
 
 __all__ = ["OpenAICompatGenerator"]
 
@@ -43,6 +46,19 @@ def _failure(exc: openai.OpenAIError, action: str = "LLM request failed") -> Gen
     else:
         detail = type(exc).__name__
     return GenerationError(f"{action}: {detail}")
+
+
+def _observe(operation: str, outcome: str, started: float) -> None:
+    LLM_DURATION.labels(operation=operation, outcome=outcome).observe(time.perf_counter() - started)
+
+
+def _count_tokens(model: str, usage: Any) -> None:
+    """Record the server's own token counts (``usage``), when it reports them."""
+    if usage is None:
+        return
+    for kind, used in (("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens)):
+        if isinstance(used, int) and used > 0:
+            LLM_TOKENS.labels(model=model, type=kind).inc(used)
 
 
 def _normalized(text: str) -> str:
@@ -95,6 +111,7 @@ class OpenAICompatGenerator:
     def generate(self, question: str, passages: Sequence[Passage]) -> GeneratedAnswer:
         if not passages:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
+        started = time.perf_counter()
         try:
             completion = self._client.chat.completions.create(
                 model=self.model,
@@ -103,7 +120,10 @@ class OpenAICompatGenerator:
                 max_tokens=self.max_tokens,
             )
         except openai.OpenAIError as exc:
+            _observe("generate", "error", started)
             raise _failure(exc) from None
+        _observe("generate", "ok", started)
+        _count_tokens(self.model, completion.usage)
         if not completion.choices:
             raise GenerationError("LLM request failed: no answer in the response")
         raw = _THINKING.sub("", completion.choices[0].message.content or "").strip()
@@ -123,6 +143,7 @@ class OpenAICompatGenerator:
         if not passages:
             yield NO_ANSWER_TEXT
             return
+        started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
@@ -132,6 +153,7 @@ class OpenAICompatGenerator:
                 stream=True,
             )
         except openai.OpenAIError as exc:
+            _observe("stream", "error", started)
             raise _failure(exc) from None
         citations = CitationFilter({p.n for p in passages})
         with response:
@@ -142,12 +164,16 @@ class OpenAICompatGenerator:
                 except StopIteration:
                     break
                 except openai.OpenAIError as exc:
+                    _observe("stream", "error", started)
                     raise _failure(exc, "LLM stream failed") from None
                 except Exception:  # transport errors mid-stream are not wrapped by the client
+                    _observe("stream", "error", started)
                     raise GenerationError("LLM stream failed: connection lost") from None
+                _count_tokens(self.model, getattr(chunk, "usage", None))
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta and (text := citations.feed(delta)):
                     yield text
+        _observe("stream", "ok", started)
         if tail := citations.close():
             yield tail
 

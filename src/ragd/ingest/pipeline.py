@@ -14,6 +14,7 @@ from ragd.ingest.chunking import Chunk, chunk_document
 from ragd.ingest.fetch import fetch_url
 from ragd.ingest.parsers import ParsedDocument, detect_mime_type, parse_document, parse_text
 from ragd.ingest.textnorm import content_hash, decode_text
+from ragd.metrics import INGEST_STAGE_DURATION
 from ragd.store.records import Job
 
 
@@ -59,12 +60,14 @@ def text_hash(text: str) -> str:
 
 
 def prepare(job: Job, settings: Settings) -> PreparedDocument:
-    parsed = parse_job(job, settings)
-    chunks = chunk_document(
-        parsed.text,
-        max_tokens=settings.chunk_max_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
-    )
+    with INGEST_STAGE_DURATION.labels(stage="parse").time():
+        parsed = parse_job(job, settings)
+    with INGEST_STAGE_DURATION.labels(stage="chunk").time():
+        chunks = chunk_document(
+            parsed.text,
+            max_tokens=settings.chunk_max_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        )
     title = job.title or parsed.title
     texts = [embed_text(title, chunk.heading_path, chunk.text) for chunk in chunks]
     return PreparedDocument(

@@ -32,6 +32,7 @@ from ragd.errors import (
     UnsupportedMediaType,
 )
 from ragd.ingest.pipeline import PreparedDocument, prepare
+from ragd.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
 from ragd.models import utcnow
 from ragd.store.base import Store
 from ragd.store.jobs import LeaseLost
@@ -50,6 +51,10 @@ PERMANENT_ERRORS = (
 _EMBED_SLICE = 256
 
 
+class _Stopped(Exception):
+    """Told to stop between embedding slices; ``run`` hands the batch back."""
+
+
 class IngestWorker:
     """One worker identity; ``run`` loops until stopped, ``run_until_idle`` drains."""
 
@@ -60,10 +65,12 @@ class IngestWorker:
         self.host = socket.gethostname()[:40].replace(":", "-")
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._orphans_checked = False
+        self._stop = threading.Event()  # set only through ``run``
 
     def run(self, stop: threading.Event) -> None:
         """Poll for work until ``stop`` is set, then hand back anything unfinished."""
         log.info("ingestion worker started", owner=self.owner)
+        self._stop = stop
         try:
             while not stop.is_set():
                 try:
@@ -74,6 +81,7 @@ class IngestWorker:
                 if handled == 0:
                     stop.wait(self.settings.worker_poll_interval_s)
         finally:
+            self._stop = threading.Event()  # a later ``run_until_idle`` is not stopped
             released = self.store.release_jobs(owner=self.owner)
             log.info("ingestion worker stopped", owner=self.owner, released=released)
 
@@ -118,7 +126,10 @@ class IngestWorker:
 
     def _embed_and_store(self, prepared: Sequence[PreparedDocument]) -> None:
         try:
-            vectors = self._embed_all(prepared)
+            with INGEST_STAGE_DURATION.labels(stage="embed").time():
+                vectors = self._embed_all(prepared)
+        except _Stopped:
+            return  # shutting down: ``run`` releases these documents, no attempt charged
         except Exception as exc:
             for doc in prepared:
                 self._fail_with(doc.job, exc)
@@ -146,6 +157,8 @@ class IngestWorker:
         lease_checked = time.monotonic()
         fresh: dict[str, Vector] = {}
         for start in range(0, len(texts), _EMBED_SLICE):
+            if self._stop.is_set():
+                raise _Stopped
             matrix = self.embedder.embed_documents(texts[start : start + _EMBED_SLICE])
             fresh.update(zip(hashes[start : start + _EMBED_SLICE], matrix, strict=True))
             if time.monotonic() - lease_checked > self.settings.worker_lease_s / 3:
@@ -171,16 +184,18 @@ class IngestWorker:
             )
             for chunk, h in zip(doc.chunks, doc.text_hashes, strict=True)
         ]
-        document = self.store.complete_job(
-            JobCompletion(
-                document_id=doc.job.document_id,
-                lease_owner=self.owner,
-                title=doc.parsed.title,
-                mime_type=doc.parsed.mime_type,
-                content_hash=doc.content_hash,
-                chunks=chunks,
+        with INGEST_STAGE_DURATION.labels(stage="store").time():
+            document = self.store.complete_job(
+                JobCompletion(
+                    document_id=doc.job.document_id,
+                    lease_owner=self.owner,
+                    title=doc.parsed.title,
+                    mime_type=doc.parsed.mime_type,
+                    content_hash=doc.content_hash,
+                    chunks=chunks,
+                )
             )
-        )
+        INGEST_DOCUMENTS.labels(outcome="ready").inc()
         log.info(
             "document processed",
             document_id=document.id,
@@ -204,6 +219,7 @@ class IngestWorker:
         self.store.fail_job(
             document_id=job.document_id, owner=self.owner, error=error, retry_at=retry_at
         )
+        INGEST_DOCUMENTS.labels(outcome="failed" if retry_at is None else "retry").inc()
         log.warning(
             "document failed" if retry_at is None else "document will be retried",
             document_id=job.document_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ragd.auth import Allowed
 from ragd.errors import InvalidInput
 from ragd.generation.base import Generator, Passage
 from ragd.services.search import SearchHit, SearchService
@@ -41,12 +42,18 @@ class AnswerService:
         collections: list[str] | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
+        allowed: Allowed = None,
     ) -> list[Passage]:
         top_k = top_k or DEFAULT_ANSWER_TOP_K
         if not 1 <= top_k <= ANSWER_TOP_K_MAX:
             raise InvalidInput(f"top_k must be between 1 and {ANSWER_TOP_K_MAX} for answers")
         hits = self.search_service.search(
-            question, collections=collections, top_k=top_k, mode="hybrid", filters=filters
+            question,
+            collections=collections,
+            top_k=top_k,
+            mode="hybrid",
+            filters=filters,
+            allowed=allowed,
         )
         return [_passage(n, hit) for n, hit in enumerate(hits, start=1)]
 
@@ -57,8 +64,11 @@ class AnswerService:
         collections: list[str] | None = None,
         top_k: int | None = None,
         filters: Filters | None = None,
+        allowed: Allowed = None,
     ) -> AnswerResult:
-        passages = self.retrieve(question, collections=collections, top_k=top_k, filters=filters)
+        passages = self.retrieve(
+            question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
+        )
         generated = self.generator.generate(question.strip(), passages)
         by_number = {p.n: p for p in passages}
         citations = [_citation(by_number[n]) for n in generated.cited if n in by_number]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from ragd.auth import Allowed
 from ragd.embedding.base import Embedder
-from ragd.errors import InvalidInput, NotFound
+from ragd.errors import Forbidden, InvalidInput, NotFound
 from ragd.store.base import Store
 from ragd.store.records import Collection
 
@@ -31,11 +32,17 @@ def validate_description(description: str) -> str:
 
 
 class CollectionService:
+    """Collection CRUD. ``allowed`` is the caller's collection limit (None: all): any
+    collection outside it is reported missing, exactly as if it did not exist."""
+
     def __init__(self, store: Store, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
 
-    def create(self, name: str, description: str = "") -> Collection:
+    def create(self, name: str, description: str = "", *, allowed: Allowed = None) -> Collection:
+        if allowed is not None:
+            # A new collection could never be inside the key's fixed list.
+            raise Forbidden("a key limited to collections cannot create collections")
         return self.store.create_collection(
             name=validate_name(name),
             description=validate_description(description),
@@ -43,11 +50,18 @@ class CollectionService:
             embedding_dim=self.embedder.dimension,
         )
 
-    def list_all(self) -> list[Collection]:
-        return self.store.list_collections()
+    def list_all(self, *, allowed: Allowed = None) -> list[Collection]:
+        found = self.store.list_collections()
+        return found if allowed is None else [c for c in found if c.id in allowed]
 
-    def get(self, ref: str) -> Collection:
+    def get(self, ref: str, *, allowed: Allowed = None) -> Collection:
         """A collection by id or, for humans at a terminal, by name."""
+        collection = self._resolve(ref)
+        if allowed is not None and collection.id not in allowed:
+            raise NotFound(f"collection {ref!r} not found")
+        return collection
+
+    def _resolve(self, ref: str) -> Collection:
         try:
             return self.store.get_collection(ref)
         except NotFound:
@@ -56,14 +70,19 @@ class CollectionService:
             return self.store.get_collection_by_name(ref)
 
     def update(
-        self, ref: str, *, name: str | None = None, description: str | None = None
+        self,
+        ref: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        allowed: Allowed = None,
     ) -> Collection:
-        collection = self.get(ref)
+        collection = self.get(ref, allowed=allowed)
         return self.store.update_collection(
             collection.id,
             name=None if name is None else validate_name(name),
             description=None if description is None else validate_description(description),
         )
 
-    def delete(self, ref: str) -> None:
-        self.store.delete_collection(self.get(ref).id)
+    def delete(self, ref: str, *, allowed: Allowed = None) -> None:
+        self.store.delete_collection(self.get(ref, allowed=allowed).id)

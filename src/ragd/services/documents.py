@@ -14,8 +14,9 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
+from ragd.auth import Allowed
 from ragd.config import Settings
-from ragd.errors import EmptyDocument, InvalidInput, PayloadTooLarge
+from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
 from ragd.ingest.textnorm import content_hash
@@ -80,6 +81,9 @@ def safe_filename(filename: str | None) -> str | None:
 
 
 class DocumentService:
+    """Documents in collections. ``allowed`` is the caller's collection limit (None: all);
+    a document in any other collection is reported missing, as if it did not exist."""
+
     def __init__(self, store: Store, collections: CollectionService, settings: Settings) -> None:
         self.store = store
         self.collections = collections
@@ -92,8 +96,9 @@ class DocumentService:
         *,
         title: str | None = None,
         metadata: Any = None,
+        allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref)
+        collection = self.collections.get(collection_ref, allowed=allowed)
         if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
             raise PayloadTooLarge(f"text is larger than {self.settings.max_upload_mb:g} MB")
         parsed = parse_text(text, title=clean_title(title), markdown=True)
@@ -120,8 +125,9 @@ class DocumentService:
         declared_type: str | None = None,
         title: str | None = None,
         metadata: Any = None,
+        allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref)
+        collection = self.collections.get(collection_ref, allowed=allowed)
         if not data:
             raise EmptyDocument("file is empty")
         if len(data) > self.settings.max_upload_bytes:
@@ -148,9 +154,15 @@ class DocumentService:
         )
 
     def add_url(
-        self, collection_ref: str, url: str, *, title: str | None = None, metadata: Any = None
+        self,
+        collection_ref: str,
+        url: str,
+        *,
+        title: str | None = None,
+        metadata: Any = None,
+        allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref)
+        collection = self.collections.get(collection_ref, allowed=allowed)
         url = check_url(url.strip(), allow_private=self.settings.allow_private_urls)
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -171,8 +183,11 @@ class DocumentService:
             )
         )
 
-    def get(self, document_id: str) -> Document:
-        return self.store.get_document(document_id)
+    def get(self, document_id: str, *, allowed: Allowed = None) -> Document:
+        document = self.store.get_document(document_id)
+        if allowed is not None and document.collection_id not in allowed:
+            raise NotFound(f"document {document_id!r} not found")
+        return document
 
     def list_page(
         self,
@@ -181,12 +196,17 @@ class DocumentService:
         status: DocumentStatus | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        allowed: Allowed = None,
     ) -> Page[Document]:
-        collection = self.collections.get(collection_ref)
+        collection = self.collections.get(collection_ref, allowed=allowed)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 
-    def delete(self, document_id: str) -> None:
+    def delete(self, document_id: str, *, allowed: Allowed = None) -> None:
+        if allowed is not None:
+            self.get(document_id, allowed=allowed)  # a document never changes collection
         self.store.delete_document(document_id)
 
-    def chunks(self, document_id: str) -> list[StoredChunk]:
+    def chunks(self, document_id: str, *, allowed: Allowed = None) -> list[StoredChunk]:
+        if allowed is not None:
+            self.get(document_id, allowed=allowed)
         return self.store.list_chunks(document_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ragd.auth import Allowed
 from ragd.config import Settings
 from ragd.embedding.base import Embedder
 from ragd.errors import InvalidInput
-from ragd.retrieval.fusion import reciprocal_rank_fusion
+from ragd.metrics import SEARCH_DURATION
+from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.terms import keyword_terms
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
@@ -53,6 +55,17 @@ class SearchService:
         self.embedder = embedder
         self.collections = collections
         self.settings = settings
+        self.hybrid = HybridRanker(
+            store,
+            embedder,
+            HybridParams(
+                keyword_weight=settings.hybrid_keyword_weight,
+                feedback_docs=settings.hybrid_feedback_docs,
+                feedback_weight=settings.hybrid_feedback_weight,
+                fusion=settings.hybrid_fusion,
+                rrf_k=settings.rrf_k,
+            ),
+        )
 
     def search(
         self,
@@ -62,28 +75,34 @@ class SearchService:
         top_k: int | None = None,
         mode: SearchMode = "hybrid",
         filters: Filters | None = None,
+        allowed: Allowed = None,
     ) -> list[SearchHit]:
+        """Search ``collections`` (all the caller may see when None); naming one outside
+        ``allowed`` is NotFound, exactly like naming one that does not exist."""
         query = validate_query(query)
         top_k = top_k or self.settings.search_top_k
         if not 1 <= top_k <= TOP_K_MAX:
             raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}")
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
-        scope = [c.id for c in self._scope(collections, mode)]
+        scope = [c.id for c in self._scope(collections, mode, allowed)]
         if not scope:
             return []
-        ranked = self._rank(query, scope, top_k, mode, filters or {})
-        return self._hits(ranked[:top_k])
+        with SEARCH_DURATION.labels(mode=mode).time():
+            ranked = self._rank(query, scope, top_k, mode, filters or {})
+            return self._hits(ranked[:top_k])
 
-    def _scope(self, refs: list[str] | None, mode: SearchMode) -> list[Collection]:
+    def _scope(
+        self, refs: list[str] | None, mode: SearchMode, allowed: Allowed
+    ) -> list[Collection]:
         """The collections to search. Unnamed means every collection this embedder can
         search; a named one embedded by another model is refused, not silently wrong."""
         if refs is None:
-            every = self.collections.list_all()
+            every = self.collections.list_all(allowed=allowed)
             if mode == "keyword":
                 return every
             return [c for c in every if c.embedding_model == self.embedder.model_name]
-        chosen = [self.collections.get(ref) for ref in dict.fromkeys(refs)]
+        chosen = [self.collections.get(ref, allowed=allowed) for ref in dict.fromkeys(refs)]
         if mode != "keyword":
             for collection in chosen:
                 if collection.embedding_model != self.embedder.model_name:
@@ -97,25 +116,18 @@ class SearchService:
     def _rank(
         self, query: str, scope: list[str], top_k: int, mode: SearchMode, filters: Filters
     ) -> list[ScoredId]:
-        depth = top_k if mode != "hybrid" else max(top_k * 5, 50)
-        keyword: list[ScoredId] = []
-        vector: list[ScoredId] = []
-        if mode in ("keyword", "hybrid"):
-            keyword = self.store.keyword_search(
-                keyword_terms(query), collection_ids=scope, filters=filters, limit=depth
+        if mode == "keyword":
+            return self.store.keyword_search(
+                keyword_terms(query), collection_ids=scope, filters=filters, limit=top_k
             )
-        if mode in ("vector", "hybrid"):
-            vector = self.store.vector_search(
+        if mode == "vector":
+            return self.store.vector_search(
                 self.embedder.embed_query(query),
                 collection_ids=scope,
                 filters=filters,
-                limit=depth,
+                limit=top_k,
             )
-        if mode == "keyword":
-            return keyword
-        if mode == "vector":
-            return vector
-        return reciprocal_rank_fusion([keyword, vector], k=self.settings.rrf_k)
+        return self.hybrid.rank(query, collection_ids=scope, filters=filters, top_k=top_k)
 
     def _hits(self, ranked: list[ScoredId]) -> list[SearchHit]:
         chunks = self.store.get_chunks([hit.chunk_id for hit in ranked])

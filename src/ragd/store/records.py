@@ -9,6 +9,8 @@ from typing import Any, Generic, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ragd.auth import Scope
+
 Vector = npt.NDArray[np.float32]
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
@@ -135,3 +137,27 @@ class JobCompletion:
     mime_type: str
     content_hash: str
     chunks: list[NewChunk]
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key to store: its public prefix and the hash of the whole key, never the key."""
+
+    name: str
+    prefix: str
+    key_hash: str
+    scope: Scope
+    collection_ids: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    prefix: str
+    key_hash: str
+    scope: Scope
+    collection_ids: tuple[str, ...] | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None

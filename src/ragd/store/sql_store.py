@@ -28,6 +28,7 @@ from ragd.models import (
 )
 from ragd.store.convert import (
     chunk_from_row,
+    chunk_public_id,
     chunk_row_id,
     collection_from_row,
     decode_cursor,
@@ -341,6 +342,16 @@ class SqlStore:
         query = select(documents.c.status, func.count()).group_by(documents.c.status)
         with self._read() as conn:
             return {status: count for status, count in conn.execute(query).all()}
+
+    def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        """Stored vectors of the given chunks (unknown ids are skipped)."""
+        row_ids = [rid for rid in (chunk_row_id(cid) for cid in chunk_ids) if rid is not None]
+        if not row_ids:
+            return {}
+        query = select(chunks.c.id, chunks.c.embedding).where(chunks.c.id.in_(row_ids))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {chunk_public_id(row_id): vector_from_bytes(data) for row_id, data in rows}
 
     # -- embedding cache ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ragd.models import chunks, collections, documents
 from ragd.store.convert import chunk_public_id
 from ragd.store.jobs import JobsStore
+from ragd.store.keys import KeysStore
 from ragd.store.records import Filters, JobCompletion, ScoredId, Vector
 from ragd.store.vector_cache import IdArray, VectorCache, top_k
 
@@ -54,7 +55,7 @@ def create_sqlite_engine(url: str) -> Any:
     return engine
 
 
-class SqliteStore(JobsStore):
+class SqliteStore(KeysStore, JobsStore):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:

@@ -10,7 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
-from ragd.api.deps import ContainerDep
+from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.auth import Allowed
 from ragd.container import Container
 from ragd.errors import InvalidInput, UnsupportedMediaType
 from ragd.schemas import (
@@ -24,7 +25,7 @@ from ragd.schemas import (
 from ragd.services.documents import parse_metadata_field
 from ragd.store.records import Document, DocumentStatus, StoredChunk
 
-router = APIRouter(tags=["documents"])
+router = APIRouter(tags=["documents"], responses=UNAUTHORIZED)
 
 _JSON_BODY: TypeAdapter[TextDocumentCreate | UrlDocumentCreate] = TypeAdapter(
     TextDocumentCreate | UrlDocumentCreate
@@ -86,19 +87,21 @@ def chunk_public(chunk: StoredChunk) -> ChunkPublic:
     summary="Add a document: multipart file upload, JSON text, or JSON URL",
     responses={
         200: {"model": DocumentPublic, "description": "Same content already present"},
+        **FORBIDDEN,
         413: {"description": "Body or file over the size cap"},
         415: {"description": "Unsupported file type"},
     },
     openapi_extra=_CREATE_OPENAPI,
 )
 async def create_document(
-    collection_id: str, request: Request, container: ContainerDep, response: Response
+    collection_id: str, request: Request, container: ContainerDep, key: WriteKey, response: Response
 ) -> DocumentPublic:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    allowed = key.collection_ids
     if content_type == "multipart/form-data":
-        document, created = await _create_from_form(collection_id, request, container)
+        document, created = await _create_from_form(collection_id, request, container, allowed)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        document, created = await _create_from_json(collection_id, request, container)
+        document, created = await _create_from_json(collection_id, request, container, allowed)
     else:
         raise UnsupportedMediaType(
             "send multipart/form-data with a 'file' field, or application/json with 'text' or 'url'"
@@ -109,7 +112,7 @@ async def create_document(
 
 
 async def _create_from_form(
-    collection_id: str, request: Request, container: Container
+    collection_id: str, request: Request, container: Container, allowed: Allowed
 ) -> tuple[Document, bool]:
     form = await request.form(max_files=1, max_fields=10)
     try:
@@ -128,13 +131,14 @@ async def _create_from_form(
             declared_type=upload.content_type,
             title=title,
             metadata=parse_metadata_field(metadata),
+            allowed=allowed,
         )
     finally:
         await form.close()
 
 
 async def _create_from_json(
-    collection_id: str, request: Request, container: Container
+    collection_id: str, request: Request, container: Container, allowed: Allowed
 ) -> tuple[Document, bool]:
     raw = await request.body()
     try:
@@ -156,6 +160,7 @@ async def _create_from_json(
             body.text,
             title=body.title,
             metadata=body.metadata,
+            allowed=allowed,
         )
     return await run_in_threadpool(
         container.documents.add_url,
@@ -163,6 +168,7 @@ async def _create_from_json(
         body.url,
         title=body.title,
         metadata=body.metadata,
+        allowed=allowed,
     )
 
 
@@ -170,25 +176,31 @@ async def _create_from_json(
 def list_documents(
     collection_id: str,
     container: ContainerDep,
+    key: ReadKey,
     status: DocumentStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> DocumentList:
-    page = container.documents.list_page(collection_id, status=status, limit=limit, cursor=cursor)
+    page = container.documents.list_page(
+        collection_id, status=status, limit=limit, cursor=cursor, allowed=key.collection_ids
+    )
     return DocumentList(documents=[to_public(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/v1/documents/{document_id}", response_model=DocumentPublic)
-def get_document(document_id: str, container: ContainerDep) -> DocumentPublic:
-    return to_public(container.documents.get(document_id))
+def get_document(document_id: str, container: ContainerDep, key: ReadKey) -> DocumentPublic:
+    return to_public(container.documents.get(document_id, allowed=key.collection_ids))
 
 
-@router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(document_id: str, container: ContainerDep) -> Response:
-    container.documents.delete(document_id)
+@router.delete(
+    "/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, responses=FORBIDDEN
+)
+def delete_document(document_id: str, container: ContainerDep, key: WriteKey) -> Response:
+    container.documents.delete(document_id, allowed=key.collection_ids)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/documents/{document_id}/chunks", response_model=ChunkList)
-def list_chunks(document_id: str, container: ContainerDep) -> ChunkList:
-    return ChunkList(chunks=[chunk_public(c) for c in container.documents.chunks(document_id)])
+def list_chunks(document_id: str, container: ContainerDep, key: ReadKey) -> ChunkList:
+    found = container.documents.chunks(document_id, allowed=key.collection_ids)
+    return ChunkList(chunks=[chunk_public(c) for c in found])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ragd.api.deps import ContainerDep
+from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.schemas import (
     AskRequest,
     AskResponse,
@@ -14,17 +14,18 @@ from ragd.schemas import (
     SearchResult,
 )
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED)
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, container: ContainerDep) -> SearchResponse:
+def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> SearchResponse:
     hits = container.search.search(
         body.query,
         collections=body.collections,
         top_k=body.top_k,
         mode=body.mode,
         filters=body.filters,
+        allowed=key.collection_ids,
     )
     return SearchResponse(
         results=[
@@ -44,9 +45,13 @@ def search(body: SearchRequest, container: ContainerDep) -> SearchResponse:
 
 
 @router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, container: ContainerDep) -> AskResponse:
+def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse:
     result = container.answers.ask(
-        body.question, collections=body.collections, top_k=body.top_k, filters=body.filters
+        body.question,
+        collections=body.collections,
+        top_k=body.top_k,
+        filters=body.filters,
+        allowed=key.collection_ids,
     )
     return AskResponse(
         answer=result.answer,

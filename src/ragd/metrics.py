@@ -1,0 +1,189 @@
+"""Every Prometheus metric ragd exports, and how ``/metrics`` renders them.
+
+The metric objects live here, at import time, in prometheus-client's default registry, so
+any module can record into them without plumbing. Under several worker processes
+(``ragd serve --workers N``) prometheus-client's multiprocess mode is used: the CLI points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start, each process
+writes its samples there, and a scrape served by any worker sums all of them.
+
+Gauges about stored data (documents by status, chunks) are not kept in the process at
+all: :class:`StoreCollector` asks the database at scrape time, so every worker and replica
+reports the same truth.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from ragd.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
+
+_FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_SLOW = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+HTTP_REQUESTS = Counter(
+    "ragd_http_requests_total",
+    "HTTP requests by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "ragd_http_request_duration_seconds",
+    "HTTP request duration (to the last body byte) by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=_FAST,
+)
+INGEST_STAGE_DURATION = Histogram(
+    "ragd_ingest_stage_duration_seconds",
+    "Ingestion stage duration: parse, chunk and store per document; embed per batch.",
+    ["stage"],
+    buckets=_SLOW,
+)
+INGEST_DOCUMENTS = Counter(
+    "ragd_ingest_documents_total",
+    "Documents a worker finished, by outcome (ready, failed, retry).",
+    ["outcome"],
+)
+EMBEDDING_BATCH_SIZE = Histogram(
+    "ragd_embedding_batch_size",
+    "Texts per embedding call.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+)
+EMBEDDING_DURATION = Histogram(
+    "ragd_embedding_duration_seconds",
+    "Duration of one embedding call.",
+    buckets=_SLOW,
+)
+SEARCH_DURATION = Histogram(
+    "ragd_search_duration_seconds",
+    "Search duration by mode (hybrid, keyword, vector).",
+    ["mode"],
+    buckets=_FAST,
+)
+LLM_DURATION = Histogram(
+    "ragd_llm_request_duration_seconds",
+    "LLM chat-completion duration by operation (generate, stream) and outcome.",
+    ["operation", "outcome"],
+    buckets=_SLOW,
+)
+LLM_TOKENS = Counter(
+    "ragd_llm_tokens_total",
+    "Tokens the LLM server reported using, by model and type (prompt, completion).",
+    ["model", "type"],
+)
+RATE_LIMIT_REJECTIONS = Counter(
+    "ragd_rate_limit_rejections_total",
+    "Requests refused with 429, by budget (default, ingest).",
+    ["budget"],
+)
+RATE_LIMIT_STORAGE_ERRORS = Counter(
+    "ragd_rate_limit_storage_errors_total",
+    "Requests whose rate-limit check could not reach the storage (served or refused "
+    "by RAGD_RATE_LIMIT_FAIL_OPEN).",
+)
+AUTH_FAILURES = Counter(
+    "ragd_auth_failures_total",
+    "Refused credentials, by reason (missing, invalid, revoked, scope).",
+    ["reason"],
+)
+
+
+class StoreCollector(Collector):
+    """Document and chunk totals read from the store at scrape time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "ragd_store_scrape_success", "1 if the database answered the metrics scrape."
+        )
+        try:
+            counts = self.store.status_counts()
+            collections = self.store.list_collections()
+        except Exception as exc:
+            log.warning("metrics: database did not answer", error_type=type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        documents = GaugeMetricFamily(
+            "ragd_documents",
+            "Documents by status (the ingestion queue is queued + processing).",
+            labels=["status"],
+        )
+        queue = GaugeMetricFamily(
+            "ragd_ingest_queue_depth", "Documents waiting for or in ingestion.", labels=["status"]
+        )
+        for status in DOCUMENT_STATUSES:
+            documents.add_metric([status], counts.get(status, 0))
+            if status in ("queued", "processing"):
+                queue.add_metric([status], counts.get(status, 0))
+        yield documents
+        yield queue
+        yield GaugeMetricFamily(
+            "ragd_chunks", "Chunks stored.", value=sum(c.chunk_count for c in collections)
+        )
+        yield GaugeMetricFamily("ragd_collections", "Collections.", value=len(collections))
+
+
+def render(store: Store) -> tuple[bytes, str]:
+    """The text exposition of every metric: this process's (or all workers' in
+    multiprocess mode) plus the store's totals."""
+    scraped = CollectorRegistry(auto_describe=False)
+    scraped.register(StoreCollector(store))
+    if os.environ.get(MULTIPROC_ENV):
+        MultiProcessCollector(scraped)  # type: ignore[no-untyped-call]
+        return generate_latest(scraped), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY) + generate_latest(scraped), CONTENT_TYPE_LATEST
+
+
+@contextmanager
+def multiprocess_dir() -> Iterator[Path]:
+    """A clean ``PROMETHEUS_MULTIPROC_DIR`` for worker processes started inside the block.
+
+    An operator's directory is emptied first (samples of a previous run would be summed
+    in); otherwise a temporary one is made and removed afterwards. The variable must be
+    set before a worker imports prometheus-client, which is why the CLI does this before
+    starting uvicorn's workers.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="ragd-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    _remove_files(path.glob("*.db"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if given:
+            _remove_files(path.glob("*.db"))
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _remove_files(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

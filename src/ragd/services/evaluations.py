@@ -1,0 +1,41 @@
+"""Evaluations: run a golden set against a live collection and score the rankings.
+
+Shared by ``POST /v1/collections/{id}/evaluations`` and ``ragd eval --golden``, so a
+golden-set file gives the same numbers from curl and from the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ragd.auth import Allowed
+from ragd.errors import InvalidInput
+from ragd.evaluation.golden import GoldenQuery, GoldenReport, run_golden, validate_golden
+from ragd.services.collections import CollectionService
+from ragd.services.search import SEARCH_MODES, TOP_K_MAX, SearchMode, SearchService
+
+
+class EvaluationService:
+    def __init__(self, search: SearchService, collections: CollectionService) -> None:
+        self.search = search
+        self.collections = collections
+
+    def evaluate(
+        self,
+        collection_ref: str,
+        queries: Sequence[GoldenQuery],
+        *,
+        top_k: int = 10,
+        mode: SearchMode = "hybrid",
+        allowed: Allowed = None,
+    ) -> GoldenReport:
+        """Score ``queries`` against the collection (by id or name); one that does not
+        exist or lies outside ``allowed`` (the caller's collection limit) is NotFound."""
+        collection = self.collections.get(collection_ref, allowed=allowed)
+        if not 1 <= top_k <= TOP_K_MAX:
+            raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}")
+        if mode not in SEARCH_MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
+        return run_golden(
+            self.search, collection.id, validate_golden(queries), mode=mode, top_k=top_k
+        )

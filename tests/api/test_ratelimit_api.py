@@ -1,0 +1,182 @@
+"""Rate limits: 429 with Retry-After, X-RateLimit-* headers, exempt probes, a separate
+ingestion budget, Redis shared by two server processes, and a Redis outage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from ragd.api import create_app
+from ragd.config import load_settings
+from ragd.container import Container
+from ragd.embedding import LocalEmbedder
+from tests.helpers import LOOPBACK_CLIENT, free_port, start_server, stop_server
+
+
+@contextmanager
+def _client(tmp_path: Path, embedder: LocalEmbedder, **overrides: Any) -> Iterator[TestClient]:
+    settings = load_settings(
+        data_dir=tmp_path, inprocess_worker=False, log_format="json", **overrides
+    )
+    container = Container(settings, embedder=embedder)
+    try:
+        with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as c:
+            yield c
+    finally:
+        container.close()
+
+
+def _unique_prefix() -> str:
+    return f"ragd-test-{uuid.uuid4().hex[:12]}"
+
+
+def test_over_the_limit_is_429_with_retry_after(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(tmp_path, embedder, rate_limit="3/hour;100/day") as client:
+        for remaining in (2, 1, 0):
+            response = client.get("/v1/collections")
+            assert response.status_code == 200
+            assert response.headers["x-ratelimit-limit"] == "3"
+            assert response.headers["x-ratelimit-remaining"] == str(remaining)
+            assert 1 <= int(response.headers["x-ratelimit-reset"]) <= 3600
+
+        refused = client.get("/v1/collections")
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(refused.headers["retry-after"]) <= 3600
+        assert refused.headers["x-ratelimit-remaining"] == "0"
+        body = refused.json()
+        assert body["title"] == "Too Many Requests"
+        assert body["status"] == 429
+        assert body["request_id"] == refused.headers["x-request-id"]
+        assert "3 per 1 hour" in body["detail"]
+
+
+def test_probes_docs_and_metrics_are_exempt(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(tmp_path, embedder, rate_limit="1/hour", metrics_allow="127.0.0.1") as client:
+        assert client.get("/v1/collections").status_code == 200
+        assert client.get("/v1/collections").status_code == 429
+        for path in ("/livez", "/readyz", "/metrics", "/docs", "/openapi.json"):
+            for _ in range(3):
+                response = client.get(path)
+                assert response.status_code == 200, path
+                assert "x-ratelimit-limit" not in response.headers, path
+
+
+def test_a_key_has_its_own_budget(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(tmp_path, embedder, rate_limit="2/hour") as client:
+        container: Container = client.app.state.container  # type: ignore[attr-defined]
+        key = container.keys.create("limited", "read", None).secret
+        auth = {"Authorization": f"Bearer {key}"}
+        assert [client.get("/v1/collections", headers=auth).status_code for _ in range(3)] == [
+            200,
+            200,
+            429,
+        ]
+        # The same address with another key (a fresh budget) is still served.
+        other = container.keys.create("other", "read", None).secret
+        response = client.get("/v1/collections", headers={"X-API-Key": other})
+        assert response.status_code == 200
+        assert response.headers["x-ratelimit-remaining"] == "1"
+
+
+def test_ingestion_has_a_budget_of_its_own(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(tmp_path, embedder, rate_limit="5/hour", ingest_rate_limit="2/hour") as client:
+        cid = client.post("/v1/collections", json={"name": "kb"}).json()["id"]
+        statuses = [
+            client.post(f"/v1/collections/{cid}/documents", json={"text": f"note {i}"})
+            for i in range(3)
+        ]
+        assert [r.status_code for r in statuses] == [202, 202, 429]
+        assert statuses[0].headers["x-ratelimit-limit"] == "2"
+        # Uploads did not spend the general budget: one request (the create) so far.
+        listed = client.get("/v1/collections")
+        assert listed.status_code == 200
+        assert listed.headers["x-ratelimit-remaining"] == "3"
+
+
+def test_disabled_limits_send_no_headers(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(tmp_path, embedder, rate_limit="1/hour", rate_limit_enabled=False) as client:
+        for _ in range(3):
+            response = client.get("/v1/collections")
+            assert response.status_code == 200
+            assert "x-ratelimit-limit" not in response.headers
+
+
+def test_redis_counts_and_readyz_reports_it(
+    tmp_path: Path, embedder: LocalEmbedder, redis_url: str
+) -> None:
+    with _client(
+        tmp_path,
+        embedder,
+        redis_url=redis_url,
+        rate_limit="2/hour",
+        rate_limit_key_prefix=_unique_prefix(),
+    ) as client:
+        assert [client.get("/v1/collections").status_code for _ in range(3)] == [200, 200, 429]
+        ready = client.get("/readyz").json()
+        assert ready["checks"]["redis"]["status"] == "ok"
+        assert ready["checks"]["redis"]["required"] is False  # fails open by default
+
+
+def test_redis_down_fails_open_by_default(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with _client(tmp_path, embedder, redis_url=closed, rate_limit="1/hour") as client:
+        for _ in range(3):
+            response = client.get("/v1/collections")
+            assert response.status_code == 200
+            assert "x-ratelimit-limit" not in response.headers
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        check = ready.json()["checks"]["redis"]
+        assert check["status"] == "fail"
+        assert check["required"] is False
+
+
+def test_redis_down_fails_closed_when_configured(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with _client(tmp_path, embedder, redis_url=closed, rate_limit_fail_open=False) as client:
+        refused = client.get("/v1/collections")
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "retry-after" in refused.headers
+        assert "rate limit" in refused.json()["detail"]
+        assert client.get("/livez").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        check = ready.json()["checks"]["redis"]
+        assert check["status"] == "fail"
+        assert check["required"] is True
+
+
+def test_two_server_processes_share_one_budget_in_redis(tmp_path: Path, redis_url: str) -> None:
+    env = {
+        "RAGD_REDIS_URL": redis_url,
+        "RAGD_RATE_LIMIT_ENABLED": "true",
+        "RAGD_RATE_LIMIT": "4/hour",
+        "RAGD_RATE_LIMIT_KEY_PREFIX": _unique_prefix(),
+        "RAGD_INPROCESS_WORKER": "false",
+    }
+    first, one = start_server(tmp_path, **env)
+    try:
+        second, two = start_server(tmp_path, **env)
+        try:
+            remaining = []
+            for base in (one.base_url, two.base_url) * 2:
+                response = httpx.get(f"{base}/v1/collections", timeout=10)
+                assert response.status_code == 200, response.text
+                remaining.append(response.headers["x-ratelimit-remaining"])
+            assert remaining == ["3", "2", "1", "0"]
+            for base in (one.base_url, two.base_url):
+                refused = httpx.get(f"{base}/v1/collections", timeout=10)
+                assert refused.status_code == 429
+                assert int(refused.headers["retry-after"]) >= 1
+        finally:
+            stop_server(second)
+    finally:
+        stop_server(first)
