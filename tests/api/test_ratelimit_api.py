@@ -180,3 +180,23 @@ def test_two_server_processes_share_one_budget_in_redis(tmp_path: Path, redis_ur
             stop_server(second)
     finally:
         stop_server(first)
+
+
+def test_failed_key_guesses_spend_the_address_budget(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Key guessing is throttled per address, and every refusal is counted in /metrics."""
+    with _client(
+        tmp_path, embedder, rate_limit="3/hour;100/day", admin_key=f"rgd_Boot1234_{'s' * 43}"
+    ) as client:
+        bad = {"Authorization": "Bearer rgd_Nope1234_" + "x" * 43}
+        statuses = [client.get("/v1/collections", headers=bad).status_code for _ in range(5)]
+        assert statuses[:3] == [401, 401, 401]
+        assert statuses[3:] == [429, 429]
+        metrics = client.get("/metrics").text
+        invalid = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('ragd_auth_failures_total{reason="invalid"}')
+        ]
+        assert invalid and float(invalid[0].split()[-1]) >= 3

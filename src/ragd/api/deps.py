@@ -22,6 +22,7 @@ from ragd.api.ratelimit import enforce_rate_limit
 from ragd.auth import ANONYMOUS, Principal, Scope, is_loopback
 from ragd.container import Container
 from ragd.errors import Forbidden, Unauthorized
+from ragd.metrics import AUTH_FAILURES
 from ragd.schemas import Problem
 
 KEY_REQUIRED = "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
@@ -57,7 +58,13 @@ async def get_principal(
     log context, so the access line and every service log line name the key."""
     presented = bearer.credentials if bearer is not None else api_key
     client = request.client.host if request.client else None
-    principal = await run_in_threadpool(_resolve, container, presented, client)
+    try:
+        principal = await run_in_threadpool(_resolve, container, presented, client)
+    except Unauthorized as exc:
+        AUTH_FAILURES.labels(reason=_failure_reason(presented, exc)).inc()
+        # Failed attempts spend the address's budget too, so keys cannot be guessed fast.
+        await enforce_rate_limit(request)
+        raise
     if principal.prefix is not None:
         request.state.key_prefix = principal.prefix
         structlog.contextvars.bind_contextvars(key_prefix=principal.prefix)
@@ -78,11 +85,18 @@ def _resolve(container: Container, presented: str | None, client: str | None) ->
     raise Unauthorized(NO_KEYS_YET)
 
 
+def _failure_reason(presented: str | None, exc: Unauthorized) -> str:
+    if not presented:
+        return "missing"
+    return "revoked" if "revoked" in exc.detail else "invalid"
+
+
 def _require(
     needed: Scope, *, every_collection: bool = False
 ) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.allows(needed):
+            AUTH_FAILURES.labels(reason="scope").inc()
             raise Forbidden(f"this needs a key with {needed} scope; this key has {principal.scope}")
         if every_collection and principal.limited:
             # Key management could mint a key that escapes the limit.
