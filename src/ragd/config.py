@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     worker_lease_s: float = Field(300.0, ge=5, le=86_400)
     worker_max_attempts: int = Field(3, ge=1, le=100)
     worker_retry_base_s: float = Field(2.0, ge=0, le=3600)
-    worker_claim_batch: int = Field(16, ge=1, le=1000)
+    worker_claim_batch: int = Field(64, ge=1, le=1000)
 
     search_top_k: int = Field(10, ge=1, le=100)
     rrf_k: int = Field(60, ge=1, le=10_000)
