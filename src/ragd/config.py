@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     worker_claim_batch: int = Field(64, ge=1, le=1000)
 
     search_top_k: int = Field(10, ge=1, le=100)
+    # Field limits. The HTTP schema's own bounds are the hard ceiling; these settings can
+    # tighten them, and the OpenAPI document shows the configured values.
+    max_query_chars: int = Field(1000, ge=1, le=1000)
+    max_top_k: int = Field(100, ge=1, le=100)
+    max_page_size: int = Field(100, ge=1, le=100)
+    max_metadata_bytes: int = Field(16 * 1024, ge=64, le=16 * 1024)
+    max_url_chars: int = Field(2000, ge=16, le=2000)
     rrf_k: int = Field(60, ge=1, le=10_000)
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)

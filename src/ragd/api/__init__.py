@@ -13,13 +13,23 @@ from fastapi.concurrency import run_in_threadpool
 from ragd import __version__
 from ragd.api.http_metrics import HttpMetricsMiddleware
 from ragd.api.middleware import RequestContextMiddleware
+from ragd.api.openapi_limits import apply_configured_limits
 from ragd.api.problems import install_problem_handlers
 from ragd.api.ratelimit import (
     declare_rate_limit_responses,
     install_rate_limits,
     open_rate_limiter,
 )
-from ragd.api.routes import collections, documents, evaluations, health, keys, metrics, search
+from ragd.api.routes import (
+    collections,
+    documents,
+    evaluations,
+    health,
+    keys,
+    metrics,
+    openai_compat,
+    search,
+)
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
 from ragd.config import Settings, load_settings
 from ragd.container import Container
@@ -85,10 +95,19 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
     app.add_middleware(HttpMetricsMiddleware)  # counts every response, 500s included
     app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
-    for module in (health, metrics, collections, documents, search, keys, evaluations):
+    for module in (
+        health,
+        metrics,
+        collections,
+        documents,
+        search,
+        openai_compat,
+        keys,
+        evaluations,
+    ):
         app.include_router(module.router)
     declare_rate_limit_responses(app)
-    _document_schemas_in_openapi(app)
+    _document_schemas_in_openapi(app, settings)
     return app
 
 
@@ -111,7 +130,7 @@ def _log_auth_mode(mode: AuthMode) -> None:
         log.info("API keys required for /v1")
 
 
-def _document_schemas_in_openapi(app: FastAPI) -> None:
+def _document_schemas_in_openapi(app: FastAPI, settings: Settings) -> None:
     """The document upload route reads its body by content type itself, so FastAPI does
     not see its JSON models; add them to the schema so ``$ref``s in the route resolve."""
     build = app.openapi
@@ -124,6 +143,7 @@ def _document_schemas_in_openapi(app: FastAPI) -> None:
                 components[model.__name__] = model.model_json_schema(
                     ref_template="#/components/schemas/{model}"
                 )
+            apply_configured_limits(schema, settings)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -25,12 +25,13 @@ from ragd.store.base import Store
 from ragd.store.records import Document, DocumentStatus, NewDocument, Page, StoredChunk
 
 METADATA_MAX_BYTES = 16 * 1024
+DEFAULT_PAGE_SIZE = 50
 TITLE_MAX = 500
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _PARSE_AT_SUBMISSION = {"text/plain", "text/markdown", "text/html"}
 
 
-def validate_metadata(metadata: Any) -> dict[str, Any]:
+def validate_metadata(metadata: Any, max_bytes: int = METADATA_MAX_BYTES) -> dict[str, Any]:
     """Flat JSON objects of scalars only: that is what filters can match on."""
     if metadata is None:
         return {}
@@ -43,8 +44,8 @@ def validate_metadata(metadata: Any) -> dict[str, Any]:
             )
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"metadata value of {key!r} must be a string, number or boolean")
-    if len(json.dumps(metadata).encode()) > METADATA_MAX_BYTES:
-        raise InvalidInput(f"metadata must be at most {METADATA_MAX_BYTES} bytes as JSON")
+    if len(json.dumps(metadata).encode()) > max_bytes:
+        raise InvalidInput(f"metadata must be at most {max_bytes} bytes as JSON")
     return dict(metadata)
 
 
@@ -111,7 +112,7 @@ class DocumentService:
                 mime_type=parsed.mime_type,
                 content_hash=content_hash(parsed.text),
                 source_hash=None,
-                metadata=validate_metadata(metadata),
+                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
                 content=parsed.text.encode("utf-8"),
             )
         )
@@ -148,7 +149,7 @@ class DocumentService:
                 mime_type=mime,
                 content_hash=text_hash,
                 source_hash=hashlib.sha256(data).hexdigest(),
-                metadata=validate_metadata(metadata),
+                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
                 content=data,
             )
         )
@@ -163,7 +164,11 @@ class DocumentService:
         allowed: Allowed = None,
     ) -> tuple[Document, bool]:
         collection = self.collections.get(collection_ref, allowed=allowed)
-        url = check_url(url.strip(), allow_private=self.settings.allow_private_urls)
+        url = check_url(
+            url.strip(),
+            allow_private=self.settings.allow_private_urls,
+            max_length=self.settings.max_url_chars,
+        )
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         resolve_public_addresses(
@@ -178,7 +183,7 @@ class DocumentService:
                 mime_type=None,
                 content_hash=None,
                 source_hash=hashlib.sha256(f"url:{url}".encode()).hexdigest(),
-                metadata=validate_metadata(metadata),
+                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
                 content=url.encode("utf-8"),
             )
         )
@@ -194,10 +199,14 @@ class DocumentService:
         collection_ref: str,
         *,
         status: DocumentStatus | None = None,
-        limit: int = 50,
+        limit: int | None = None,
         cursor: str | None = None,
         allowed: Allowed = None,
     ) -> Page[Document]:
+        if limit is None:
+            limit = min(DEFAULT_PAGE_SIZE, self.settings.max_page_size)
+        if not 1 <= limit <= self.settings.max_page_size:
+            raise InvalidInput(f"limit must be between 1 and {self.settings.max_page_size}")
         collection = self.collections.get(collection_ref, allowed=allowed)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 

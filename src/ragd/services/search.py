@@ -34,12 +34,12 @@ class SearchHit:
     heading_path: tuple[str, ...] = ()
 
 
-def validate_query(query: str) -> str:
+def validate_query(query: str, max_chars: int = QUERY_MAX) -> str:
     query = query.strip()
     if not query:
         raise InvalidInput("query must not be empty")
-    if len(query) > QUERY_MAX:
-        raise InvalidInput(f"query must be at most {QUERY_MAX} characters")
+    if len(query) > max_chars:
+        raise InvalidInput(f"query must be at most {max_chars} characters")
     return query
 
 
@@ -79,10 +79,10 @@ class SearchService:
     ) -> list[SearchHit]:
         """Search ``collections`` (all the caller may see when None); naming one outside
         ``allowed`` is NotFound, exactly like naming one that does not exist."""
-        query = validate_query(query)
+        query = validate_query(query, self.settings.max_query_chars)
         top_k = top_k or self.settings.search_top_k
-        if not 1 <= top_k <= TOP_K_MAX:
-            raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}")
+        if not 1 <= top_k <= self.settings.max_top_k:
+            raise InvalidInput(f"top_k must be between 1 and {self.settings.max_top_k}")
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
         scope = [c.id for c in self._scope(collections, mode, allowed)]

@@ -178,7 +178,7 @@ def list_documents(
     container: ContainerDep,
     key: ReadKey,
     status: DocumentStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    limit: Annotated[int | None, Query(ge=1, le=100, description="Page size; default 50.")] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> DocumentList:
     page = container.documents.list_page(

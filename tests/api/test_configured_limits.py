@@ -1,0 +1,65 @@
+"""RAGD_MAX_* settings tighten the field limits, are enforced, and show in OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ragd.api import create_app
+from ragd.config import load_settings
+from ragd.container import Container
+from ragd.embedding import LocalEmbedder
+from ragd.errors import InvalidInput
+from tests.helpers import LOOPBACK_CLIENT
+
+
+@pytest.fixture
+def tight(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[TestClient]:
+    settings = load_settings(
+        data_dir=tmp_path,
+        inprocess_worker=False,
+        max_query_chars=50,
+        max_top_k=20,
+        max_page_size=5,
+        max_metadata_bytes=100,
+        max_url_chars=40,
+    )
+    container = Container(settings, embedder=embedder)
+    with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as client:
+        yield client
+    container.close()
+
+
+def test_tightened_limits_are_enforced(tight: TestClient) -> None:
+    cid = tight.post("/v1/collections", json={"name": "c"}).json()["id"]
+    assert tight.post("/v1/search", json={"query": "q" * 51}).status_code == 422
+    assert tight.post("/v1/search", json={"query": "q" * 50}).status_code == 200
+    assert tight.post("/v1/search", json={"query": "q", "top_k": 21}).status_code == 422
+    assert tight.post("/v1/ask", json={"question": "q" * 51}).status_code == 422
+    listing = f"/v1/collections/{cid}/documents"
+    assert tight.get(listing, params={"limit": 6}).status_code == 422
+    assert tight.get(listing, params={"limit": 5}).status_code == 200
+    big = {"text": "hello", "metadata": {"k": "v" * 200}}
+    assert tight.post(listing, json=big).status_code == 422
+    url = "https://example.com/" + "a" * 30
+    assert tight.post(listing, json={"url": url}).status_code == 422
+    assert tight.get(listing).json()["documents"] == []
+
+
+def test_openapi_shows_configured_limits(tight: TestClient) -> None:
+    schema = tight.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert components["SearchRequest"]["properties"]["query"]["maxLength"] == 50
+    assert components["SearchRequest"]["properties"]["top_k"]["maximum"] == 20
+    assert components["AskRequest"]["properties"]["question"]["maxLength"] == 50
+    assert components["UrlDocumentCreate"]["properties"]["url"]["maxLength"] == 40
+    params = schema["paths"]["/v1/collections/{collection_id}/documents"]["get"]["parameters"]
+    assert next(p for p in params if p["name"] == "limit")["schema"]["maximum"] == 5
+
+
+def test_limits_cannot_exceed_the_hard_ceiling() -> None:
+    with pytest.raises(InvalidInput, match="RAGD_MAX_QUERY_CHARS"):
+        load_settings(max_query_chars=5000)
