@@ -50,24 +50,25 @@ class CollectionService:
             embedding_dim=self.embedder.dimension,
         )
 
-    def list_all(self, *, allowed: Allowed = None) -> list[Collection]:
-        found = self.store.list_collections()
+    def list_all(self, *, allowed: Allowed = None, counts: bool = True) -> list[Collection]:
+        found = self.store.list_collections(counts=counts)
         return found if allowed is None else [c for c in found if c.id in allowed]
 
-    def get(self, ref: str, *, allowed: Allowed = None) -> Collection:
-        """A collection by id or, for humans at a terminal, by name."""
-        collection = self._resolve(ref)
+    def get(self, ref: str, *, allowed: Allowed = None, counts: bool = True) -> Collection:
+        """A collection by id or, for humans at a terminal, by name. ``counts=False``
+        when only its identity is needed: the totals scan documents and chunks."""
+        collection = self._resolve(ref, counts)
         if allowed is not None and collection.id not in allowed:
             raise NotFound(f"collection {ref!r} not found")
         return collection
 
-    def _resolve(self, ref: str) -> Collection:
+    def _resolve(self, ref: str, counts: bool = True) -> Collection:
         try:
-            return self.store.get_collection(ref)
+            return self.store.get_collection(ref, counts=counts)
         except NotFound:
             if not _NAME.match(ref):
                 raise
-            return self.store.get_collection_by_name(ref)
+            return self.store.get_collection_by_name(ref, counts=counts)
 
     def update(
         self,

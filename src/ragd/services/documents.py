@@ -99,7 +99,7 @@ class DocumentService:
         metadata: Any = None,
         allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref, allowed=allowed)
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
             raise PayloadTooLarge(f"text is larger than {self.settings.max_upload_mb:g} MB")
         parsed = parse_text(text, title=clean_title(title), markdown=True)
@@ -128,7 +128,7 @@ class DocumentService:
         metadata: Any = None,
         allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref, allowed=allowed)
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         if not data:
             raise EmptyDocument("file is empty")
         if len(data) > self.settings.max_upload_bytes:
@@ -163,7 +163,7 @@ class DocumentService:
         metadata: Any = None,
         allowed: Allowed = None,
     ) -> tuple[Document, bool]:
-        collection = self.collections.get(collection_ref, allowed=allowed)
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         url = check_url(
             url.strip(),
             allow_private=self.settings.allow_private_urls,
@@ -207,7 +207,7 @@ class DocumentService:
             limit = min(DEFAULT_PAGE_SIZE, self.settings.max_page_size)
         if not 1 <= limit <= self.settings.max_page_size:
             raise InvalidInput(f"limit must be between 1 and {self.settings.max_page_size}")
-        collection = self.collections.get(collection_ref, allowed=allowed)
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 
     def delete(self, document_id: str, *, allowed: Allowed = None) -> None:

@@ -98,11 +98,13 @@ class SearchService:
         """The collections to search. Unnamed means every collection this embedder can
         search; a named one embedded by another model is refused, not silently wrong."""
         if refs is None:
-            every = self.collections.list_all(allowed=allowed)
+            every = self.collections.list_all(allowed=allowed, counts=False)
             if mode == "keyword":
                 return every
             return [c for c in every if c.embedding_model == self.embedder.model_name]
-        chosen = [self.collections.get(ref, allowed=allowed) for ref in dict.fromkeys(refs)]
+        chosen = [
+            self.collections.get(ref, allowed=allowed, counts=False) for ref in dict.fromkeys(refs)
+        ]
         if mode != "keyword":
             for collection in chosen:
                 if collection.embedding_model != self.embedder.model_name:

@@ -138,23 +138,29 @@ class SqlStore:
             .outerjoin(chunk_counts, chunk_counts.c.collection_id == collections.c.id)
         )
 
-    def _collections_where(self, *conditions: Any) -> list[Collection]:
+    def _collections_where(self, *conditions: Any, counts: bool = True) -> list[Collection]:
+        """Collections matching ``conditions``; ``counts=False`` skips the document and
+        chunk totals, which scan those tables, for callers that only need identity."""
+        if not counts:
+            plain = select(collections).where(*conditions).order_by(collections.c.name)
+            with self._read() as conn:
+                return [collection_from_row(row) for row in conn.execute(plain).all()]
         query = self._collection_query().where(*conditions).order_by(collections.c.name)
         with self._read() as conn:
             rows = conn.execute(query).all()
         return [collection_from_row(row, row.document_count, row.chunk_count) for row in rows]
 
-    def list_collections(self) -> list[Collection]:
-        return self._collections_where()
+    def list_collections(self, *, counts: bool = True) -> list[Collection]:
+        return self._collections_where(counts=counts)
 
-    def get_collection(self, collection_id: str) -> Collection:
-        found = self._collections_where(collections.c.id == collection_id)
+    def get_collection(self, collection_id: str, *, counts: bool = True) -> Collection:
+        found = self._collections_where(collections.c.id == collection_id, counts=counts)
         if not found:
             raise NotFound(f"collection {collection_id!r} not found")
         return found[0]
 
-    def get_collection_by_name(self, name: str) -> Collection:
-        found = self._collections_where(collections.c.name == name)
+    def get_collection_by_name(self, name: str, *, counts: bool = True) -> Collection:
+        found = self._collections_where(collections.c.name == name, counts=counts)
         if not found:
             raise NotFound(f"collection {name!r} not found")
         return found[0]
