@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."
     )
     embedding_device: str = "cpu"
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible /embeddings API; unset = the local model."
+    )
+    embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = Field(64, ge=1, le=4096)
 
     chunk_max_tokens: int = Field(200, ge=16, le=8192)
@@ -135,7 +139,13 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "llm_base_url", "database_url", "redis_url", "otel_endpoint", "sentry_dsn", mode="before"
+        "llm_base_url",
+        "embedding_base_url",
+        "database_url",
+        "redis_url",
+        "otel_endpoint",
+        "sentry_dsn",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -154,7 +164,7 @@ class Settings(BaseSettings):
             raise ValueError(KEY_FORMAT_HELP)
         return value
 
-    @field_validator("llm_base_url", "otel_endpoint")
+    @field_validator("llm_base_url", "otel_endpoint", "embedding_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

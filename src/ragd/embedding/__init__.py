@@ -8,6 +8,19 @@ from ragd.embedding.local import LocalEmbedder
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    """A remote OpenAI-compatible embedder when a base URL is set, else the local model."""
+    if settings.embedding_base_url:
+        from ragd.embedding.openai_compat import OpenAICompatEmbedder
+
+        key = settings.embedding_api_key
+        return OpenAICompatEmbedder(
+            base_url=settings.embedding_base_url,
+            model=settings.embedding_model,
+            api_key=key.get_secret_value() if key else None,
+            batch_size=settings.embedding_batch_size,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
     return LocalEmbedder(
         settings.embedding_model,
         device=settings.embedding_device,
