@@ -106,3 +106,19 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def parse_sse(body: str) -> list[tuple[str | None, str]]:
+    """Server-Sent Events in ``body`` as ``(event name or None, data)`` pairs."""
+    events: list[tuple[str | None, str]] = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        name: str | None = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].removeprefix(" "))
+        if name is not None or data:
+            events.append((name, "\n".join(data)))
+    return events

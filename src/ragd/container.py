@@ -16,6 +16,7 @@ from ragd.generation.base import Generator
 from ragd.generation.extractive import ExtractiveGenerator
 from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
+from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
 from ragd.services.documents import DocumentService
 from ragd.services.keys import KeyService
@@ -59,6 +60,7 @@ class Container:
         self.documents = DocumentService(self.store, self.collections, settings)
         self.search = SearchService(self.store, self.embedder, self.collections, settings)
         self.answers = AnswerService(self.search, self.generator)
+        self.chat = ChatService(self.store, self.collections, self.answers)
         self.keys = KeyService(self.store, self.collections)
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None

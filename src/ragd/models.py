@@ -180,3 +180,36 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
 )
+
+# Chat sessions belong to the key that made them (``key_id`` None: the no-key caller on
+# loopback, or auth disabled). Messages are numbered per session by ``ordinal``.
+chat_sessions = Table(
+    "chat_sessions",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column("key_id", String(40), nullable=True),
+    Column("title", String(200), nullable=True),
+    Column("system_prompt", Text, nullable=True),
+    Column("collection_ids", JSON, nullable=True),  # None: every collection the key reads
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_chat_sessions_key_updated", "key_id", "updated_at"),
+)
+
+chat_messages = Table(
+    "chat_messages",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "session_id",
+        String(40),
+        ForeignKey("chat_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("ordinal", Integer, nullable=False),
+    Column("role", String(16), nullable=False),  # user | assistant
+    Column("content", Text, nullable=False),
+    Column("citations", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("session_id", "ordinal", name="uq_chat_messages_session_ordinal"),
+)

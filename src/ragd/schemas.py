@@ -128,6 +128,12 @@ class AskRequest(_Strict):
     collections: list[str] | None = Field(None, max_length=100)
     top_k: int = Field(5, ge=1, le=20)
     filters: Metadata | None = None
+    stream: bool = Field(
+        False,
+        description="Answer as Server-Sent Events (text/event-stream): `delta` events "
+        '(`{"text"}`), one `citations` event, then `done`; a failure after the stream '
+        'started arrives as an `error` event (`{"type","title","status","detail"}`).',
+    )
 
 
 class CitationPublic(BaseModel):

@@ -21,6 +21,7 @@ from ragd.api.ratelimit import (
     open_rate_limiter,
 )
 from ragd.api.routes import (
+    chat,
     collections,
     documents,
     evaluations,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         collections,
         documents,
         search,
+        chat,
         openai_compat,
         keys,
         evaluations,

@@ -30,4 +30,5 @@ def apply_configured_limits(schema: dict[str, Any], settings: Settings) -> None:
         for operation in path_item.values():
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 if parameter.get("in") == "query" and parameter.get("name") == "limit":
-                    parameter.setdefault("schema", {})["maximum"] = settings.max_page_size
+                    bounds = parameter.setdefault("schema", {})
+                    bounds.update(minimum=1, maximum=settings.max_page_size)

@@ -108,3 +108,24 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.RagdError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def problem_fields(exc: Exception) -> dict[str, Any]:
+    """``type``, ``title``, ``status`` and ``detail`` of the problem ``exc`` maps to, for
+    errors that can no longer become a response (mid-stream, as an event)."""
+    if isinstance(exc, errors.RagdError):
+        for kind, status, title in _STATUS:
+            if isinstance(exc, kind):
+                return _fields(status, title, exc.detail)
+    log.error("unhandled error", exc_info=exc)
+    return _fields(500, "Internal Server Error", "an unexpected error occurred")
+
+
+def _fields(status: int, title: str, detail: str) -> dict[str, Any]:
+    slug = title.lower().replace(" ", "-")
+    return {
+        "type": f"https://ragd.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }

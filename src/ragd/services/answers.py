@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ragd.auth import Allowed
 from ragd.errors import InvalidInput
-from ragd.generation.base import Generator, Passage
+from ragd.generation.base import Generator, Passage, StreamingGenerator
+from ragd.generation.citations import CitationFilter
 from ragd.services.search import SearchHit, SearchService
 from ragd.store.records import Filters
 
@@ -28,6 +30,23 @@ class Citation:
 class AnswerResult:
     answer: str
     citations: list[Citation]
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """A piece of a streamed answer's text (invented citations already removed)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerCitations:
+    """The last event of a streamed answer: the passages its text cited."""
+
+    citations: list[Citation]
+
+
+AnswerEvent = AnswerDelta | AnswerCitations
 
 
 class AnswerService:
@@ -73,6 +92,43 @@ class AnswerService:
         by_number = {p.n: p for p in passages}
         citations = [_citation(by_number[n]) for n in generated.cited if n in by_number]
         return AnswerResult(answer=generated.text, citations=citations)
+
+    def stream(
+        self,
+        question: str,
+        *,
+        collections: list[str] | None = None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        allowed: Allowed = None,
+    ) -> Iterator[AnswerEvent]:
+        """Retrieve now (so bad input and unknown collections raise here, before any
+        event), then return the answer as ``AnswerDelta``s and one final
+        ``AnswerCitations``. Generation errors raise from the iterator; closing it early
+        closes the generator's stream (and with it the LLM request)."""
+        passages = self.retrieve(
+            question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
+        )
+        return self._stream(question.strip(), passages)
+
+    def _stream(self, question: str, passages: list[Passage]) -> Iterator[AnswerEvent]:
+        by_number = {p.n: p for p in passages}
+        cleaner = CitationFilter(by_number)
+        if isinstance(self.generator, StreamingGenerator):
+            pieces = self.generator.stream(question, passages)
+        else:
+            pieces = iter([self.generator.generate(question, passages).text])
+        try:
+            for piece in pieces:
+                if text := cleaner.feed(piece):
+                    yield AnswerDelta(text)
+            if tail := cleaner.close():
+                yield AnswerDelta(tail)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        yield AnswerCitations([_citation(by_number[n]) for n in cleaner.cited])
 
 
 def _passage(n: int, hit: SearchHit) -> Passage:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from ragd.store.records import (
     ApiKey,
+    ChatMessage,
+    ChatSession,
     Collection,
     Document,
     DocumentStatus,
@@ -20,6 +22,7 @@ from ragd.store.records import (
     Job,
     JobCompletion,
     NewApiKey,
+    NewChatMessage,
     NewDocument,
     Page,
     ScoredId,
@@ -79,6 +82,24 @@ class Store(Protocol):
     def revoke_key(self, key_id: str) -> ApiKey: ...
     def touch_key(self, key_id: str, when: dt.datetime, *, unless_since: dt.datetime) -> None: ...
     def has_active_keys(self) -> bool: ...
+
+    def add_chat_session(
+        self,
+        *,
+        key_id: str | None,
+        title: str | None,
+        system_prompt: str | None,
+        collection_ids: Sequence[str] | None,
+    ) -> ChatSession: ...
+    def get_chat_session(self, session_id: str) -> ChatSession: ...
+    def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]: ...
+    def delete_chat_session(self, session_id: str) -> None: ...
+    def add_chat_messages(
+        self, session_id: str, messages: Sequence[NewChatMessage]
+    ) -> list[ChatMessage]: ...
+    def list_chat_messages(
+        self, session_id: str, *, limit: int, after: int | None = None
+    ) -> Page[ChatMessage]: ...
 
     def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]: ...
 

@@ -161,3 +161,32 @@ class ApiKey:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    id: str
+    key_id: str | None
+    title: str | None
+    system_prompt: str | None
+    collection_ids: tuple[str, ...] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class NewChatMessage:
+    role: Literal["user", "assistant"]
+    content: str
+    citations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    id: str
+    session_id: str
+    ordinal: int
+    role: str
+    content: str
+    citations: list[dict[str, Any]]
+    created_at: dt.datetime

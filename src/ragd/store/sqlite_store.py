@@ -12,6 +12,7 @@ from sqlalchemy import Connection, create_engine, event, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ragd.models import chunks, collections, documents
+from ragd.store.chat import ChatStore
 from ragd.store.convert import chunk_public_id
 from ragd.store.jobs import JobsStore
 from ragd.store.keys import KeysStore
@@ -55,7 +56,7 @@ def create_sqlite_engine(url: str) -> Any:
     return engine
 
 
-class SqliteStore(KeysStore, JobsStore):
+class SqliteStore(KeysStore, JobsStore, ChatStore):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:

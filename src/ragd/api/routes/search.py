@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
+from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
 from ragd.schemas import (
     AskRequest,
     AskResponse,
@@ -13,6 +18,7 @@ from ragd.schemas import (
     SearchResponse,
     SearchResult,
 )
+from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED)
 
@@ -44,8 +50,25 @@ def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> Search
     )
 
 
-@router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse:
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer; with `stream: true`, Server-Sent Events instead.",
+        "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post("/ask", response_model=AskResponse, responses=SSE_RESPONSE)
+def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse | StreamingResponse:
+    if body.stream:
+        events = container.answers.stream(
+            body.question,
+            collections=body.collections,
+            top_k=body.top_k,
+            filters=body.filters,
+            allowed=key.collection_ids,
+        )
+        return event_stream(errors_as_event(ask_events(events), error_event))
     result = container.answers.ask(
         body.question,
         collections=body.collections,
@@ -59,3 +82,26 @@ def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse:
             CitationPublic.model_validate(c, from_attributes=True) for c in result.citations
         ],
     )
+
+
+def ask_events(events: Iterator[AnswerEvent]) -> Iterator[bytes]:
+    try:
+        for event in events:
+            if isinstance(event, AnswerDelta):
+                yield encode_event({"text": event.text}, "delta")
+            else:
+                citations = [_public(c).model_dump(mode="json") for c in event.citations]
+                yield encode_event({"citations": citations}, "citations")
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+    yield encode_event({}, "done")
+
+
+def error_event(problem: dict[str, Any]) -> bytes:
+    return encode_event(problem, "error")
+
+
+def _public(citation: Citation) -> CitationPublic:
+    return CitationPublic.model_validate(citation, from_attributes=True)

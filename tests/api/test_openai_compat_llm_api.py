@@ -1,0 +1,79 @@
+"""/v1/chat/completions with an LLM configured (a real fake OpenAI server behind ragd),
+called through the official SDK on top of the in-process test client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from fastapi.testclient import TestClient
+from openai.types.chat import ChatCompletionMessageParam
+
+from ragd.api import create_app
+from ragd.config import load_settings
+from ragd.container import Container
+from ragd.embedding import LocalEmbedder
+from tests.generation.fake_openai import FakeOpenAI
+from tests.helpers import LOOPBACK_CLIENT
+
+SECRET = "sk-test-abcdefghijklmnop"
+BRIDGE = "# Tower Bridge\n\nTower Bridge was completed in 1894."
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "When was Tower Bridge completed?"}
+]
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def sdk(tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI) -> Iterator[openai.OpenAI]:
+    settings = load_settings(
+        data_dir=tmp_path,
+        inprocess_worker=False,
+        llm_base_url=llm.base_url,
+        llm_model="fake-model",
+        llm_api_key=SECRET,
+        llm_max_retries=0,
+        log_format="json",
+    )
+    container = Container(settings, embedder=embedder)
+    app = create_app(settings, container=container)
+    with TestClient(app, client=LOOPBACK_CLIENT) as client:
+        cid = client.post("/v1/collections", json={"name": "bridges"}).json()["id"]
+        client.post(f"/v1/collections/{cid}/documents", json={"text": BRIDGE, "title": "TB"})
+        container.new_worker().run_until_idle()
+        key = container.keys.create("sdk", "read", None).secret
+        yield openai.OpenAI(
+            base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0
+        )
+    container.close()
+
+
+def test_llm_completion_drops_invented_citations(sdk: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.reply("Completed in 1894 [1]. Made of cheese [7].")
+    completion = sdk.chat.completions.create(model="ragd:bridges", messages=QUESTION)
+    content = completion.choices[0].message.content
+    assert content == "Completed in 1894 [1]. Made of cheese.\n\nSources:\n[1] TB"
+    assert [c["n"] for c in (completion.model_extra or {})["citations"]] == [1]
+
+
+def test_llm_stream_drops_invented_citations(sdk: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.reply("In 1894 [1]. Cheese [7].", deltas=["In 1894 [", "1]. Cheese [", "7]."])
+    chunks = list(sdk.chat.completions.create(model="ragd", messages=QUESTION, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "In 1894 [1]. Cheese.\n\nSources:\n[1] TB"
+    assert llm.chat_requests[-1].json["stream"] is True
+
+
+def test_llm_failure_mid_stream_is_an_api_error(sdk: openai.OpenAI, llm: FakeOpenAI) -> None:
+    llm.fail(500, message=f"broken for {SECRET}")
+    stream = sdk.chat.completions.create(model="ragd", messages=QUESTION, stream=True)
+    with pytest.raises(openai.APIError, match="LLM request failed") as raised:
+        list(stream)
+    assert SECRET not in str(raised.value.body)
