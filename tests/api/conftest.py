@@ -13,6 +13,7 @@ from ragd.api import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
+from tests.generation.fake_openai import FakeOpenAI
 from tests.helpers import LOOPBACK_CLIENT, REMOTE_CLIENT, LiveServer, start_server, stop_server
 from tests.redis_server import running_redis
 
@@ -89,3 +90,37 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Redis (see ``tests.redis_server``); give each test its own key prefix."""
     with running_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+LLM_SECRET = "sk-test-abcdefghijklmnop"
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    """A real HTTP server speaking the OpenAI chat-completions protocol."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_container(tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI) -> Iterator[Container]:
+    """A container whose generator is the OpenAI-compatible one, pointed at ``llm``."""
+    settings = load_settings(
+        data_dir=tmp_path,
+        inprocess_worker=False,
+        llm_base_url=llm.base_url,
+        llm_model="fake-model",
+        llm_api_key=LLM_SECRET,
+        llm_max_retries=0,
+        log_format="json",
+    )
+    container = Container(settings, embedder=embedder)
+    yield container
+    container.close()
+
+
+@pytest.fixture
+def llm_client(llm_container: Container) -> Iterator[tuple[TestClient, Container]]:
+    app = create_app(llm_container.settings, container=llm_container)
+    with TestClient(app, client=LOOPBACK_CLIENT) as client:
+        yield client, llm_container

@@ -2,45 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
-from ragd.config import load_settings
 from ragd.container import Container
-from ragd.embedding import LocalEmbedder
+from tests.api.conftest import LLM_SECRET as SECRET
 from tests.generation.fake_openai import FakeOpenAI
-from tests.helpers import LOOPBACK_CLIENT
-
-SECRET = "sk-test-abcdefghijklmnop"
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def llm_client(
-    tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI
-) -> Iterator[tuple[TestClient, Container]]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        inprocess_worker=False,
-        llm_base_url=llm.base_url,
-        llm_model="fake-model",
-        llm_api_key=SECRET,
-        llm_max_retries=0,
-        log_format="json",
-    )
-    container = Container(settings, embedder=embedder)
-    with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as client:
-        yield client, container
-    container.close()
 
 
 def test_llm_answer_keeps_only_real_citations(

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
-from ragd.config import load_settings
 from ragd.container import Container
-from ragd.embedding import LocalEmbedder
+from tests.api.conftest import LLM_SECRET as SECRET
 from tests.api.conftest import Drain
 from tests.generation.fake_openai import FakeOpenAI
-from tests.helpers import LOOPBACK_CLIENT, parse_sse
+from tests.helpers import parse_sse
 
-SECRET = "sk-test-abcdefghijklmnop"
 BRIDGE = "# Tower Bridge\n\nTower Bridge was completed in 1894. It crosses the Thames."
 
 
@@ -57,31 +51,6 @@ def test_stream_errors_before_the_first_event_are_problems(client: TestClient) -
     )
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def llm_client(
-    tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI
-) -> Iterator[tuple[TestClient, Container]]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        inprocess_worker=False,
-        llm_base_url=llm.base_url,
-        llm_model="fake-model",
-        llm_api_key=SECRET,
-        llm_max_retries=0,
-        log_format="json",
-    )
-    container = Container(settings, embedder=embedder)
-    with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as client:
-        yield client, container
-    container.close()
 
 
 def test_llm_stream_drops_invented_citations_split_across_deltas(

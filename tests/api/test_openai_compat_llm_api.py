@@ -4,7 +4,6 @@ called through the official SDK on top of the in-process test client."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
@@ -12,13 +11,11 @@ from fastapi.testclient import TestClient
 from openai.types.chat import ChatCompletionMessageParam
 
 from ragd.api import create_app
-from ragd.config import load_settings
 from ragd.container import Container
-from ragd.embedding import LocalEmbedder
+from tests.api.conftest import LLM_SECRET as SECRET
 from tests.generation.fake_openai import FakeOpenAI
 from tests.helpers import LOOPBACK_CLIENT
 
-SECRET = "sk-test-abcdefghijklmnop"
 BRIDGE = "# Tower Bridge\n\nTower Bridge was completed in 1894."
 QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "When was Tower Bridge completed?"}
@@ -26,24 +23,9 @@ QUESTION: list[ChatCompletionMessageParam] = [
 
 
 @pytest.fixture
-def llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def sdk(tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI) -> Iterator[openai.OpenAI]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        inprocess_worker=False,
-        llm_base_url=llm.base_url,
-        llm_model="fake-model",
-        llm_api_key=SECRET,
-        llm_max_retries=0,
-        log_format="json",
-    )
-    container = Container(settings, embedder=embedder)
-    app = create_app(settings, container=container)
+def sdk(llm_container: Container) -> Iterator[openai.OpenAI]:
+    container = llm_container
+    app = create_app(container.settings, container=container)
     with TestClient(app, client=LOOPBACK_CLIENT) as client:
         cid = client.post("/v1/collections", json={"name": "bridges"}).json()["id"]
         client.post(f"/v1/collections/{cid}/documents", json={"text": BRIDGE, "title": "TB"})
@@ -52,7 +34,6 @@ def sdk(tmp_path: Path, embedder: LocalEmbedder, llm: FakeOpenAI) -> Iterator[op
         yield openai.OpenAI(
             base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0
         )
-    container.close()
 
 
 def test_llm_completion_drops_invented_citations(sdk: openai.OpenAI, llm: FakeOpenAI) -> None:
