@@ -84,11 +84,17 @@ class Settings(BaseSettings):
     hybrid_feedback_docs: int = Field(5, ge=0, le=50)
     hybrid_feedback_weight: float = Field(1.0, ge=0, le=10)
 
+    llm_provider: Literal["openai", "anthropic"] = Field(
+        "openai", description="openai: any OpenAI-compatible server; anthropic: Messages API."
+    )
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(60.0, gt=0, le=3600)
     llm_max_retries: int = Field(2, ge=0, le=10)
+    llm_history_tokens: int = Field(
+        2000, ge=0, le=200_000, description="Chat history sent for follow-up rewrites."
+    )
 
     auth_disabled: bool = Field(
         False, description="Serve every client as admin without keys (trusted networks only)."

@@ -27,17 +27,33 @@ log = structlog.get_logger(__name__)
 
 
 def build_generator(settings: Settings) -> Generator:
-    """An LLM when one is configured, otherwise the offline extractive generator."""
+    """An LLM when one is configured, otherwise the offline extractive generator.
+
+    ``llm_provider=anthropic`` uses Anthropic's Messages API (``llm_base_url`` optional,
+    Anthropic's own by default); ``openai`` needs ``llm_base_url`` to enable the LLM.
+    """
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    if settings.llm_provider == "anthropic":
+        from ragd.generation.anthropic_messages import AnthropicGenerator
+
+        return AnthropicGenerator(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            history_tokens=settings.llm_history_tokens,
+        )
     if settings.llm_base_url:
         from ragd.generation.openai_compat import OpenAICompatGenerator
 
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return OpenAICompatGenerator(
             base_url=settings.llm_base_url,
             model=settings.llm_model,
             api_key=key,
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
+            history_tokens=settings.llm_history_tokens,
         )
     return ExtractiveGenerator()
 

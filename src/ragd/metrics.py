@@ -83,7 +83,7 @@ SEARCH_DURATION = Histogram(
 )
 LLM_DURATION = Histogram(
     "ragd_llm_request_duration_seconds",
-    "LLM chat-completion duration by operation (generate, stream) and outcome.",
+    "LLM request duration by operation (generate, stream, rewrite) and outcome.",
     ["operation", "outcome"],
     buckets=_SLOW,
 )

@@ -12,6 +12,7 @@ from ragd.generation import (
     OpenAICompatGenerator,
     Passage,
     StreamingGenerator,
+    Turn,
 )
 
 from .fake_openai import FakeOpenAI
@@ -198,3 +199,28 @@ def test_is_a_streaming_generator_and_hides_the_key(fake_llm: FakeOpenAI) -> Non
     assert generator.name == "openai"
     assert KEY not in repr(generator)
     generator.close()
+
+
+def test_rewrite_trims_history_to_the_token_budget_oldest_first(fake_llm: FakeOpenAI) -> None:
+    history = [
+        Turn("user", "OLDEST " + "a" * 60),
+        Turn("assistant", "OLDER " + "b" * 60),
+        Turn("user", "RECENT " + "c" * 30),
+        Turn("assistant", "LATEST " + "d" * 30),
+    ]
+    fake_llm.reply('"When was the bridge restored?"')
+    generator = OpenAICompatGenerator(fake_llm.base_url, "test-model", KEY, history_tokens=25)
+    assert generator.rewrite(history, "and when?") == "When was the bridge restored?"
+    (request,) = fake_llm.chat_requests
+    user = request.json["messages"][1]["content"]
+    assert "RECENT" in user and "LATEST" in user  # 2 x ~37 chars fit 25 tokens (~100 chars)
+    assert "OLDEST" not in user and "OLDER" not in user
+    assert "and when?" in user
+    assert request.json["max_tokens"] <= 200
+
+
+def test_rewrite_failure_is_a_generation_error(fake_llm: FakeOpenAI) -> None:
+    fake_llm.fail(500, times=3, retry_after=0.01, message=f"boom {KEY}")
+    with pytest.raises(GenerationError, match=r"^LLM rewrite failed: HTTP 500$") as caught:
+        _generator(fake_llm).rewrite([Turn("user", "Tell me about X")], "and it?")
+    assert KEY not in str(caught.value)

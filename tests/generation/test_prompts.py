@@ -42,3 +42,21 @@ def test_answer_messages_ground_the_model_in_the_sources() -> None:
     assert "[1] Guide\nText with $HOME and {braces}." in user
     assert "Question: What is ${x} {y}?" in user
     assert user.index("[1] Guide") < user.index("Question:")
+
+
+def test_trim_history_drops_the_oldest_turns_first() -> None:
+    from ragd.generation.base import Turn
+    from ragd.generation.prompts import trim_history
+
+    turns = [Turn("user", "x" * 40), Turn("assistant", "y" * 40), Turn("user", "z" * 40)]
+    assert trim_history(turns, 20) == turns[1:]  # 80 characters
+    assert trim_history(turns, 30) == turns
+    assert trim_history(turns, 5) == []
+    assert trim_history(turns, 0) == []
+
+
+def test_clean_rewrite_strips_labels_quotes_and_newlines() -> None:
+    from ragd.generation.prompts import clean_rewrite
+
+    assert clean_rewrite('Standalone question: "When was it\nbuilt?"') == "When was it built?"
+    assert clean_rewrite("  ") == ""

@@ -1,9 +1,10 @@
 """The Generator seam: a question plus numbered passages in, a cited answer out.
 
 Services number the retrieved chunks 1..k (``Passage.n``) and hand them to a
-``Generator``; the answer cites them as ``[n]``. Two implementations exist:
-``ExtractiveGenerator`` (no LLM) and ``OpenAICompatGenerator`` (any
-OpenAI-compatible chat-completions server).
+``Generator``; the answer cites them as ``[n]``. Three implementations exist:
+``ExtractiveGenerator`` (no LLM), ``OpenAICompatGenerator`` (any OpenAI-compatible
+chat-completions server) and ``AnthropicGenerator`` (Anthropic's Messages API). All three
+are also ``Rewriter``s: they turn a chat follow-up into a standalone question.
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ class Generator(Protocol):
 
     def check(self) -> None:
         """Raise ``GenerationError`` if the generator cannot serve (used by readiness)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation: ``role`` is ``user`` or ``assistant``."""
+
+    role: str
+    content: str
+
+
+@runtime_checkable
+class Rewriter(Protocol):
+    """A generator that can turn a follow-up question into one that stands alone."""
+
+    def rewrite(self, history: Sequence[Turn], question: str) -> str:
+        """``question`` rewritten to stand alone, given the earlier turns (oldest first);
+        raises ``GenerationError`` on failure."""
         ...
 
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage
+from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
 
 __all__ = ["ExtractiveGenerator", "content_terms", "split_sentences"]
 
@@ -160,6 +160,12 @@ class ExtractiveGenerator:
         text = " ".join(_with_marker(c.text, c.n) for c in chosen)
         cited = tuple(dict.fromkeys(c.n for c in chosen))
         return GeneratedAnswer(text, cited)
+
+    def rewrite(self, history: Sequence[Turn], question: str) -> str:
+        """The deterministic follow-up rewrite over the earlier user turns."""
+        from ragd.services.conversation import standalone_question  # imports this module
+
+        return standalone_question([*(t.content for t in history if t.role == "user"), question])
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
         """The whole answer as one piece: there is nothing to wait for."""

@@ -18,14 +18,15 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from ragd.errors import GenerationError
-from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage
+from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
 from ragd.generation.citations import CitationFilter, extract_citations
-from ragd.generation.prompts import answer_messages
+from ragd.generation.prompts import answer_messages, clean_rewrite, rewrite_messages
 from ragd.metrics import LLM_DURATION, LLM_TOKENS
 
 __all__ = ["OpenAICompatGenerator"]
 
 CHECK_TIMEOUT_S = 3.0
+REWRITE_MAX_TOKENS = 200
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Reasoning models served through compatible APIs may put their scratchpad in the answer.
 _THINKING = re.compile(r"<think>.*?(?:</think>|\Z)\s*", re.DOTALL)
@@ -79,11 +80,13 @@ class OpenAICompatGenerator:
         max_retries: int = 2,
         temperature: float = 0.1,
         max_tokens: int = 800,
+        history_tokens: int = 2000,
     ) -> None:
         self.base_url = base_url
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.history_tokens = history_tokens
         self._check_timeout_s = min(timeout_s, CHECK_TIMEOUT_S)
         self._client = openai.OpenAI(
             base_url=base_url,
@@ -134,6 +137,29 @@ class OpenAICompatGenerator:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
         # An answer that cites nothing valid is kept as it is; callers see cited == ().
         return GeneratedAnswer(text, cited)
+
+    def rewrite(self, history: Sequence[Turn], question: str) -> str:
+        """``question`` rewritten to stand alone, given the conversation ``history``
+        (trimmed to ``history_tokens``, oldest turns dropped first)."""
+        system, user = rewrite_messages(history, question, self.history_tokens)
+        started = time.perf_counter()
+        try:
+            completion = self._client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                temperature=self.temperature,
+                max_tokens=REWRITE_MAX_TOKENS,
+            )
+        except openai.OpenAIError as exc:
+            _observe("rewrite", "error", started)
+            raise _failure(exc, "LLM rewrite failed") from None
+        _observe("rewrite", "ok", started)
+        _count_tokens(self.model, completion.usage)
+        raw = completion.choices[0].message.content if completion.choices else None
+        text = clean_rewrite(_THINKING.sub("", raw or ""))
+        if not text:
+            raise GenerationError("LLM rewrite failed: empty answer")
+        return text
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
         """Yield the answer as text deltas, invented citations already removed.

@@ -11,9 +11,19 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from ragd.generation.base import NO_ANSWER_TEXT, Passage
+from ragd.generation.base import NO_ANSWER_TEXT, Passage, Turn
 
-__all__ = ["answer_messages", "load_prompt", "render_sources"]
+__all__ = [
+    "answer_messages",
+    "clean_rewrite",
+    "load_prompt",
+    "render_sources",
+    "rewrite_messages",
+    "trim_history",
+]
+
+CHARS_PER_TOKEN = 4
+REWRITE_MAX_CHARS = 1000
 
 
 @cache
@@ -43,3 +53,47 @@ def answer_messages(question: str, passages: Sequence[Passage]) -> tuple[str, st
         sources=render_sources(passages), question=question.strip()
     )
     return system.strip(), user.strip()
+
+
+def trim_history(history: Sequence[Turn], budget_tokens: int) -> list[Turn]:
+    """The latest turns of ``history`` that fit ``budget_tokens`` (~4 characters a token);
+    the oldest are dropped first, and a turn that does not fit whole is dropped."""
+    budget = budget_tokens * CHARS_PER_TOKEN
+    kept: list[Turn] = []
+    for turn in reversed(history):
+        size = len(turn.content.strip())
+        if size > budget:
+            break
+        budget -= size
+        kept.append(turn)
+    kept.reverse()
+    return kept
+
+
+def render_history(history: Sequence[Turn]) -> str:
+    labels = {"user": "User", "assistant": "Assistant"}
+    return "\n\n".join(
+        f"{labels.get(t.role, t.role.title())}: {t.content.strip()}" for t in history
+    )
+
+
+def rewrite_messages(history: Sequence[Turn], question: str, budget_tokens: int) -> tuple[str, str]:
+    """The (system, user) prompt pair for rewriting a follow-up ``question`` to stand alone,
+    with ``history`` trimmed to ``budget_tokens``."""
+    system = load_prompt("rewrite_system").strip()
+    user = Template(load_prompt("rewrite_user")).substitute(
+        history=render_history(trim_history(history, budget_tokens)) or "(none)",
+        question=question.strip(),
+    )
+    return system, user.strip()
+
+
+def clean_rewrite(raw: str) -> str:
+    """The model's rewrite as a single-line question (quotes and labels removed)."""
+    text = " ".join(raw.split())
+    for label in ("Standalone question:", "Question:"):
+        if text.casefold().startswith(label.casefold()):
+            text = text[len(label) :].strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text[:REWRITE_MAX_CHARS]

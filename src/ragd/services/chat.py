@@ -14,9 +14,10 @@ from dataclasses import asdict
 
 from ragd.auth import Allowed
 from ragd.errors import InvalidInput, NotFound
+from ragd.generation.base import Turn
 from ragd.services.answers import AnswerCitations, AnswerEvent, AnswerService, Citation
 from ragd.services.collections import CollectionService
-from ragd.services.conversation import standalone_question
+from ragd.services.conversation import rewrite_follow_up
 from ragd.services.search import QUERY_MAX
 from ragd.store.base import Store
 from ragd.store.records import ChatMessage, ChatSession, NewChatMessage, Page
@@ -25,7 +26,7 @@ TITLE_MAX = 200
 SYSTEM_PROMPT_MAX = 4000
 SESSIONS_LISTED_MAX = 200
 MESSAGES_PAGE_MAX = 100
-HISTORY_TURNS = 20  # earlier user messages read for the follow-up rewrite
+HISTORY_TURNS = 20  # earlier user messages (with their answers) read for the rewrite
 
 
 class ChatService:
@@ -127,17 +128,17 @@ class ChatService:
         if len(content) > QUERY_MAX:
             raise InvalidInput(f"content must be at most {QUERY_MAX} characters")
         session = self.get(session_id, key_id=key_id)
-        earlier = self._earlier_user_turns(session_id)
-        return session, standalone_question([*earlier, content])
+        generator = self.answers.generator
+        return session, rewrite_follow_up(generator, self._history(session_id), content)
 
-    def _earlier_user_turns(self, session_id: str) -> list[str]:
-        turns: list[str] = []
+    def _history(self, session_id: str) -> list[Turn]:
+        turns: list[Turn] = []
         cursor: int | None = None
         while True:  # sessions are short; read them whole, keep the last turns
             page = self.store.list_chat_messages(session_id, limit=MESSAGES_PAGE_MAX, after=cursor)
-            turns += [m.content for m in page.items if m.role == "user"]
+            turns += [Turn(m.role, m.content) for m in page.items]
             if page.next_cursor is None:
-                return turns[-HISTORY_TURNS:]
+                return turns[-2 * HISTORY_TURNS :]
             cursor = int(page.next_cursor)
 
     def _store_turn(

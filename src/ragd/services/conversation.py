@@ -5,7 +5,9 @@ was named in an earlier turn. Without an LLM the rewrite is deterministic: a que
 that is short, starts with a follow-up word ("and", "what about", "when", "it", ...)
 or leans on a pronoun gets the key words of the previous (already standalone) user turn
 put in front of it. Turns are rewritten in order, so a chain of follow-ups keeps the
-subject of the first question.
+subject of the first question. With an LLM configured, :func:`rewrite_follow_up` asks it
+instead (the generator's ``rewrite``), and falls back to the deterministic method when the
+LLM fails.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import structlog
+
+from ragd.errors import GenerationError
+from ragd.generation.base import Rewriter, Turn
 from ragd.generation.extractive import STOP_WORDS
 from ragd.services.search import QUERY_MAX
 
-__all__ = ["is_follow_up", "key_words", "standalone_question"]
+__all__ = ["is_follow_up", "key_words", "rewrite_follow_up", "standalone_question"]
+
+log = structlog.get_logger(__name__)
 
 FOLLOW_UP_STARTS = (
     "and",
@@ -95,3 +103,19 @@ def standalone_question(turns: Sequence[str]) -> str:
                 turn = f"{' '.join(missing)}: {turn}"
         standalone = turn
     return standalone[:QUERY_MAX]
+
+
+def rewrite_follow_up(generator: object, history: Sequence[Turn], question: str) -> str:
+    """``question`` rewritten to stand alone given the earlier ``history`` (oldest first):
+    by ``generator`` when it is a :class:`~ragd.generation.base.Rewriter` (an LLM trims
+    the history to its token budget), by :func:`standalone_question` without one, without
+    history, or when the generator fails."""
+    fallback = standalone_question([*(t.content for t in history if t.role == "user"), question])
+    if not history or not isinstance(generator, Rewriter):
+        return fallback
+    try:
+        rewritten = generator.rewrite(history, question).strip()
+    except GenerationError as exc:
+        log.warning("conversation.rewrite_failed", error=exc.detail)
+        return fallback
+    return rewritten[:QUERY_MAX] or fallback

@@ -78,7 +78,7 @@ async def readyz(request: Request, container: ContainerDep) -> JSONResponse:
             await limiter.check(timeout)
 
         checks["redis"] = _run_check(redis, timeout, required=required)
-    if settings.llm_base_url:
+    if settings.llm_base_url or settings.llm_provider == "anthropic":
         checks["llm"] = _run_check(_in_thread(container.generator.check), timeout, required=False)
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ready = all(c.status == "ok" for c in results.values() if c.required)

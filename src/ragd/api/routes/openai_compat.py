@@ -26,6 +26,7 @@ from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_st
 from ragd.auth import Allowed
 from ragd.container import Container
 from ragd.errors import InvalidInput, NotFound
+from ragd.generation.base import Turn
 from ragd.schemas import CitationPublic
 from ragd.schemas_openai import (
     ChatCompletion,
@@ -38,7 +39,7 @@ from ragd.schemas_openai import (
     OpenAIModelList,
 )
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
-from ragd.services.conversation import standalone_question
+from ragd.services.conversation import rewrite_follow_up
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=UNAUTHORIZED)
 
@@ -79,7 +80,7 @@ def chat_completions(
     body: ChatCompletionRequest, container: ContainerDep, key: ReadKey
 ) -> ChatCompletion | StreamingResponse:
     collections = _collections(container, body.model, key.collection_ids)
-    question = _question(body.messages)
+    question = _question(container, body.messages)
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     prompt_tokens = sum(_tokens(m.text()) for m in body.messages)
@@ -187,13 +188,16 @@ def _collections(container: Container, model: str, allowed: Allowed) -> list[str
         raise NotFound(f"model {model!r} not found; GET /v1/models lists the models") from None
 
 
-def _question(messages: Sequence[ChatMessageIn]) -> str:
-    """The last user message, rewritten to stand alone using the earlier user turns.
-    System and assistant messages are not used: ragd grounds answers in its passages."""
-    turns = [m.text() for m in messages if m.role == "user"]
-    if not turns or not turns[-1].strip():
+def _question(container: Container, messages: Sequence[ChatMessageIn]) -> str:
+    """The last user message, rewritten to stand alone using the earlier turns (by the
+    LLM when one is configured). System messages are not used: ragd grounds answers in
+    its passages."""
+    turns = [Turn(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
+    while turns and turns[-1].role != "user":
+        turns.pop()
+    if not turns or not turns[-1].content.strip():
         raise InvalidInput("messages must end with a user message that has text")
-    return standalone_question(turns)
+    return rewrite_follow_up(container.generator, turns[:-1], turns[-1].content)
 
 
 def _tokens(text: str) -> int:
