@@ -19,9 +19,9 @@ from anthropic.types import MessageParam
 
 from ragd.errors import GenerationError
 from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
-from ragd.generation.citations import CitationFilter, extract_citations
+from ragd.generation.citations import CitationFilter
+from ragd.generation.llm_common import cited_answer, count_tokens, observe
 from ragd.generation.prompts import answer_messages, clean_rewrite, rewrite_messages
-from ragd.metrics import LLM_DURATION, LLM_TOKENS
 
 __all__ = ["AnthropicGenerator"]
 
@@ -55,19 +55,6 @@ def _error_type(body: object) -> str | None:
         if isinstance(error, dict) and isinstance(error.get("type"), str):
             return str(error["type"])
     return None
-
-
-def _observe(operation: str, outcome: str, started: float) -> None:
-    LLM_DURATION.labels(operation=operation, outcome=outcome).observe(time.perf_counter() - started)
-
-
-def _count(model: str, kind: str, used: object) -> None:
-    if isinstance(used, int) and used > 0:
-        LLM_TOKENS.labels(model=model, type=kind).inc(used)
-
-
-def _normalized(text: str) -> str:
-    return " ".join(re.findall(r"[^\W\d_]+", text.casefold()))
 
 
 class AnthropicGenerator:
@@ -119,10 +106,7 @@ class AnthropicGenerator:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
         system, user = answer_messages(question, passages)
         raw = self._complete("generate", system, [{"role": "user", "content": user}])
-        text, cited = extract_citations(raw, {p.n for p in passages})
-        if _normalized(text) == _normalized(NO_ANSWER_TEXT):
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        return GeneratedAnswer(text, cited)
+        return cited_answer(raw, passages)
 
     def rewrite(self, history: Sequence[Turn], question: str) -> str:
         """``question`` rewritten to stand alone, given the conversation ``history``."""
@@ -152,7 +136,7 @@ class AnthropicGenerator:
                 stream=True,
             )
         except anthropic.AnthropicError as exc:
-            _observe("stream", "error", started)
+            observe("stream", "error", started)
             raise _failure(exc) from None
         citations = CitationFilter({p.n for p in passages})
         with response:
@@ -163,22 +147,22 @@ class AnthropicGenerator:
                 except StopIteration:
                     break
                 except anthropic.AnthropicError as exc:
-                    _observe("stream", "error", started)
+                    observe("stream", "error", started)
                     raise _failure(exc, "LLM stream failed") from None
                 except Exception:  # transport errors mid-stream are not wrapped by the client
-                    _observe("stream", "error", started)
+                    observe("stream", "error", started)
                     raise GenerationError("LLM stream failed: connection lost") from None
                 if event.type == "message_start":
-                    _count(self.model, "prompt", event.message.usage.input_tokens)
+                    count_tokens(self.model, "prompt", event.message.usage.input_tokens)
                 elif event.type == "message_delta":
-                    _count(self.model, "completion", event.usage.output_tokens)
+                    count_tokens(self.model, "completion", event.usage.output_tokens)
                 elif (
                     event.type == "content_block_delta"
                     and event.delta.type == "text_delta"
                     and (text := citations.feed(event.delta.text))
                 ):
                     yield text
-        _observe("stream", "ok", started)
+        observe("stream", "ok", started)
         if tail := citations.close():
             yield tail
 
@@ -203,11 +187,11 @@ class AnthropicGenerator:
                 extra_body=self._extra_body(),
             )
         except anthropic.AnthropicError as exc:
-            _observe(operation, "error", started)
+            observe(operation, "error", started)
             raise _failure(exc) from None
-        _observe(operation, "ok", started)
-        _count(self.model, "prompt", message.usage.input_tokens)
-        _count(self.model, "completion", message.usage.output_tokens)
+        observe(operation, "ok", started)
+        count_tokens(self.model, "prompt", message.usage.input_tokens)
+        count_tokens(self.model, "completion", message.usage.output_tokens)
         raw = "".join(block.text for block in message.content if block.type == "text").strip()
         if not raw:
             raise GenerationError("LLM request failed: empty answer")

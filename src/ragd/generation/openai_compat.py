@@ -19,9 +19,9 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from ragd.errors import GenerationError
 from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
-from ragd.generation.citations import CitationFilter, extract_citations
+from ragd.generation.citations import CitationFilter
+from ragd.generation.llm_common import cited_answer, count_tokens, observe
 from ragd.generation.prompts import answer_messages, clean_rewrite, rewrite_messages
-from ragd.metrics import LLM_DURATION, LLM_TOKENS
 
 __all__ = ["OpenAICompatGenerator"]
 
@@ -49,21 +49,11 @@ def _failure(exc: openai.OpenAIError, action: str = "LLM request failed") -> Gen
     return GenerationError(f"{action}: {detail}")
 
 
-def _observe(operation: str, outcome: str, started: float) -> None:
-    LLM_DURATION.labels(operation=operation, outcome=outcome).observe(time.perf_counter() - started)
-
-
-def _count_tokens(model: str, usage: Any) -> None:
+def _count_usage(model: str, usage: Any) -> None:
     """Record the server's own token counts (``usage``), when it reports them."""
-    if usage is None:
-        return
-    for kind, used in (("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens)):
-        if isinstance(used, int) and used > 0:
-            LLM_TOKENS.labels(model=model, type=kind).inc(used)
-
-
-def _normalized(text: str) -> str:
-    return " ".join(re.findall(r"[^\W\d_]+", text.casefold()))
+    if usage is not None:
+        count_tokens(model, "prompt", usage.prompt_tokens)
+        count_tokens(model, "completion", usage.completion_tokens)
 
 
 class OpenAICompatGenerator:
@@ -123,20 +113,16 @@ class OpenAICompatGenerator:
                 max_tokens=self.max_tokens,
             )
         except openai.OpenAIError as exc:
-            _observe("generate", "error", started)
+            observe("generate", "error", started)
             raise _failure(exc) from None
-        _observe("generate", "ok", started)
-        _count_tokens(self.model, completion.usage)
+        observe("generate", "ok", started)
+        _count_usage(self.model, completion.usage)
         if not completion.choices:
             raise GenerationError("LLM request failed: no answer in the response")
         raw = _THINKING.sub("", completion.choices[0].message.content or "").strip()
         if not raw:
             raise GenerationError("LLM request failed: empty answer")
-        text, cited = extract_citations(raw, {p.n for p in passages})
-        if _normalized(text) == _normalized(NO_ANSWER_TEXT):
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        # An answer that cites nothing valid is kept as it is; callers see cited == ().
-        return GeneratedAnswer(text, cited)
+        return cited_answer(raw, passages)
 
     def rewrite(self, history: Sequence[Turn], question: str) -> str:
         """``question`` rewritten to stand alone, given the conversation ``history``
@@ -151,10 +137,10 @@ class OpenAICompatGenerator:
                 max_tokens=REWRITE_MAX_TOKENS,
             )
         except openai.OpenAIError as exc:
-            _observe("rewrite", "error", started)
+            observe("rewrite", "error", started)
             raise _failure(exc, "LLM rewrite failed") from None
-        _observe("rewrite", "ok", started)
-        _count_tokens(self.model, completion.usage)
+        observe("rewrite", "ok", started)
+        _count_usage(self.model, completion.usage)
         raw = completion.choices[0].message.content if completion.choices else None
         text = clean_rewrite(_THINKING.sub("", raw or ""))
         if not text:
@@ -179,7 +165,7 @@ class OpenAICompatGenerator:
                 stream=True,
             )
         except openai.OpenAIError as exc:
-            _observe("stream", "error", started)
+            observe("stream", "error", started)
             raise _failure(exc) from None
         citations = CitationFilter({p.n for p in passages})
         with response:
@@ -190,16 +176,16 @@ class OpenAICompatGenerator:
                 except StopIteration:
                     break
                 except openai.OpenAIError as exc:
-                    _observe("stream", "error", started)
+                    observe("stream", "error", started)
                     raise _failure(exc, "LLM stream failed") from None
                 except Exception:  # transport errors mid-stream are not wrapped by the client
-                    _observe("stream", "error", started)
+                    observe("stream", "error", started)
                     raise GenerationError("LLM stream failed: connection lost") from None
-                _count_tokens(self.model, getattr(chunk, "usage", None))
+                _count_usage(self.model, getattr(chunk, "usage", None))
                 delta = chunk.choices[0].delta.content if chunk.choices else None
                 if delta and (text := citations.feed(delta)):
                     yield text
-        _observe("stream", "ok", started)
+        observe("stream", "ok", started)
         if tail := citations.close():
             yield tail
 
