@@ -7,26 +7,8 @@ import json
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Drain, MakeKey
+from tests.api.seed import seed
 from tests.helpers import parse_sse
-
-BRIDGE = (
-    "# Tower Bridge\n\nTower Bridge was completed in 1894. "
-    "Tower Bridge was restored in 2008 with new paint."
-)
-LIGHTHOUSE = (
-    "# Lighthouse\n\nThe Lighthouse of Alexandria was about 100 metres tall. "
-    "The lighthouse was never restored after the earthquakes."
-)
-
-
-def seed(client: TestClient, drain: Drain) -> dict[str, str]:
-    ids = {}
-    for name, text in (("bridges", BRIDGE), ("lights", LIGHTHOUSE)):
-        cid = client.post("/v1/collections", json={"name": name}).json()["id"]
-        client.post(f"/v1/collections/{cid}/documents", json={"text": text, "title": name})
-        ids[name] = cid
-    drain()
-    return ids
 
 
 def bearer(key: str) -> dict[str, str]:
