@@ -84,3 +84,34 @@ def test_failure_is_503_without_the_key_and_readyz_reports_the_llm(
     llm = client.get("/readyz").json()["checks"]["llm"]
     assert llm["status"] == "ok"
     assert llm["required"] is False
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_session_system_prompt_reaches_the_system_below_the_grounding_rules(
+    anthropic_client: tuple[TestClient, Container], anthropic_llm: FakeAnthropic, stream: bool
+) -> None:
+    client, container = anthropic_client
+    cid = client.post("/v1/collections", json={"name": "kb"}).json()["id"]
+    client.post(
+        f"/v1/collections/{cid}/documents",
+        json={"text": "# Tower Bridge\n\nTower Bridge was completed in 1894."},
+    )
+    container.new_worker().run_until_idle()
+    prompt = "Answer for a ten-year-old, in one sentence."
+    session = client.post(
+        "/v1/chat/sessions", json={"collections": [cid], "system_prompt": prompt}
+    ).json()
+    url = f"/v1/chat/sessions/{session['id']}/messages"
+    anthropic_llm.reply("It was finished in 1894 [1].")
+
+    response = client.post(
+        url, json={"content": "When was Tower Bridge completed?", "stream": stream}
+    )
+    assert response.status_code == 200, response.text
+    assert client.get(url).json()["messages"][-1]["content"] == "It was finished in 1894 [1]."
+    (sent,) = anthropic_llm.message_requests
+    assert sent.json.get("stream", False) is stream
+    system = sent.json["system"]
+    fenced = system.index(f"<instructions>\n{prompt}\n</instructions>")
+    assert system.index("Never invent a source number") < fenced
+    assert prompt not in sent.json["messages"][0]["content"]

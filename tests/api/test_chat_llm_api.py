@@ -1,7 +1,9 @@
-"""Chat follow-ups with an LLM configured: the LLM rewrites them before retrieval."""
+"""Chat with an LLM configured: the LLM rewrites follow-ups before retrieval, and the
+session's system prompt reaches it below the grounding rules."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ragd.container import Container
@@ -10,11 +12,12 @@ from tests.generation.fake_openai import FakeOpenAI
 BRIDGE = "# Old Bridge\n\nThe Old Bridge was built in 1566. It was restored in 2004."
 
 
-def _session(client: TestClient, container: Container) -> str:
+def _session(client: TestClient, container: Container, system_prompt: str | None = None) -> str:
     cid = client.post("/v1/collections", json={"name": "kb"}).json()["id"]
     client.post(f"/v1/collections/{cid}/documents", json={"text": BRIDGE})
     container.new_worker().run_until_idle()
-    session = client.post("/v1/chat/sessions", json={"collections": [cid]}).json()
+    body = {"collections": [cid], "system_prompt": system_prompt}
+    session = client.post("/v1/chat/sessions", json=body).json()
     return f"/v1/chat/sessions/{session['id']}/messages"
 
 
@@ -82,3 +85,39 @@ def test_openai_endpoint_follow_up_is_rewritten_by_the_llm(
     rewrite_user = rewrite.json["messages"][1]["content"]
     assert "In 1566 [1]." in rewrite_user and "Be brief." not in rewrite_user
     assert "Question: When was the Old Bridge restored?" in answer.json["messages"][1]["content"]
+
+
+SYSTEM_PROMPT = "Answer for a ten-year-old, in one sentence."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_session_system_prompt_reaches_the_llm_below_the_grounding_rules(
+    llm_client: tuple[TestClient, Container], llm: FakeOpenAI, stream: bool
+) -> None:
+    client, container = llm_client
+    url = _session(client, container, system_prompt=SYSTEM_PROMPT)
+    llm.reply("It was built in 1566 [1].")
+    response = client.post(
+        url, json={"content": "When was the Old Bridge built?", "stream": stream}
+    )
+    assert response.status_code == 200, response.text
+    assert client.get(url).json()["messages"][-1]["content"] == "It was built in 1566 [1]."
+
+    (answer,) = llm.chat_requests
+    assert answer.json.get("stream", False) is stream
+    system, user = answer.json["messages"]
+    assert system["role"] == "system"
+    rules = system["content"].index("Never invent a source number")
+    fenced = system["content"].index(f"<instructions>\n{SYSTEM_PROMPT}\n</instructions>")
+    assert rules < fenced
+    assert SYSTEM_PROMPT not in user["content"]
+
+
+def test_session_without_system_prompt_sends_only_the_grounding_rules(
+    llm_client: tuple[TestClient, Container], llm: FakeOpenAI
+) -> None:
+    client, container = llm_client
+    url = _session(client, container)
+    llm.reply("It was built in 1566 [1].")
+    assert client.post(url, json={"content": "When was the Old Bridge built?"}).status_code == 200
+    assert "<instructions>" not in llm.chat_requests[0].json["messages"][0]["content"]

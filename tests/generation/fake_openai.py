@@ -10,6 +10,10 @@ A real HTTP server on 127.0.0.1 (random port) in a thread, speaking the wire for
         ...
         server.requests                      # what arrived: method, path, headers, JSON
 
+``reply(..., delta_delay_s=0.2)`` streams slowly, and ``streams`` / ``wait_for_stream``
+tell how each streamed reply ended: sent to the end, or cut off by a client that hung up
+(seen as a closed socket before a write, or a write that fails).
+
 With ``api_key`` set, every request must carry ``Authorization: Bearer <api_key>`` or
 gets OpenAI's 401 ``invalid_api_key`` error (which, like OpenAI's, echoes the key).
 """
@@ -18,15 +22,17 @@ from __future__ import annotations
 
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self, cast
 
-__all__ = ["FakeOpenAI", "RecordedRequest"]
+__all__ = ["FakeOpenAI", "RecordedRequest", "StreamOutcome"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,25 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class StreamOutcome:
+    """How one streamed reply ended, as the server saw it."""
+
+    deltas: int  # content deltas in the script
+    sent: int  # content deltas written to the socket
+    completed: bool  # every event and the final [DONE] were written
+    cut_off: bool  # the client hung up before the end
+
+    @property
+    def ended(self) -> bool:
+        return self.completed or self.cut_off
+
+
+@dataclass(frozen=True)
 class _Reply:
     text: str
     deltas: tuple[str, ...]
     delay_s: float
+    delta_delay_s: float
 
 
 @dataclass(frozen=True)
@@ -68,20 +89,30 @@ class FakeOpenAI:
         self.models = models
         self._script: deque[_Reply | _Failure] = deque()
         self._requests: list[RecordedRequest] = []
+        self._streams: list[StreamOutcome] = []
         self._lock = threading.Lock()
+        self._stream_changed = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
 
     # -- scripting -----------------------------------------------------------------------
 
-    def reply(self, text: str, *, deltas: list[str] | None = None, delay_s: float = 0.0) -> None:
-        """Answer the next chat request with ``text`` (streamed as ``deltas`` if given)."""
+    def reply(
+        self,
+        text: str,
+        *,
+        deltas: list[str] | None = None,
+        delay_s: float = 0.0,
+        delta_delay_s: float = 0.0,
+    ) -> None:
+        """Answer the next chat request with ``text`` (streamed as ``deltas`` if given),
+        after ``delay_s``; a stream waits ``delta_delay_s`` before each content delta."""
         pieces = tuple(deltas) if deltas is not None else tuple(re.findall(r"\S+\s*|\s+", text))
         if "".join(pieces) != text:
             raise ValueError("deltas must join to text")
         with self._lock:
-            self._script.append(_Reply(text, pieces, delay_s))
+            self._script.append(_Reply(text, pieces, delay_s, delta_delay_s))
 
     def fail(
         self,
@@ -105,6 +136,23 @@ class FakeOpenAI:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
+    @property
+    def streams(self) -> list[StreamOutcome]:
+        """Every streamed reply so far, oldest first (one still running has not ended)."""
+        with self._lock:
+            return list(self._streams)
+
+    def wait_for_stream(self, index: int, timeout_s: float) -> StreamOutcome:
+        """The outcome of the ``index``-th streamed reply once it has ended; raises
+        ``TimeoutError`` if it has not started and ended within ``timeout_s``."""
+        with self._stream_changed:
+            ended = self._stream_changed.wait_for(
+                lambda: len(self._streams) > index and self._streams[index].ended, timeout_s
+            )
+            if not ended:
+                raise TimeoutError(f"stream {index} did not end in {timeout_s}s")
+            return self._streams[index]
 
     @property
     def base_url(self) -> str:
@@ -147,6 +195,17 @@ class FakeOpenAI:
     def _next(self) -> _Reply | _Failure | None:
         with self._lock:
             return self._script.popleft() if self._script else None
+
+    def _stream_started(self, deltas: int) -> int:
+        with self._stream_changed:
+            self._streams.append(StreamOutcome(deltas, 0, completed=False, cut_off=False))
+            self._stream_changed.notify_all()
+            return len(self._streams) - 1
+
+    def _stream_progress(self, index: int, **changes: Any) -> None:
+        with self._stream_changed:
+            self._streams[index] = replace(self._streams[index], **changes)
+            self._stream_changed.notify_all()
 
 
 class _Server(ThreadingHTTPServer):
@@ -219,15 +278,14 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(head, step.deltas, usage if include_usage else None)
+            self._stream(head, step, usage if include_usage else None)
             return
         message = {"role": "assistant", "content": step.text, "refusal": None}
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
         self._json(200, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
-    def _stream(
-        self, head: dict[str, Any], deltas: tuple[str, ...], usage: dict[str, int] | None
-    ) -> None:
+    def _stream(self, head: dict[str, Any], step: _Reply, usage: dict[str, int] | None) -> None:
+        deltas = step.deltas
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -244,11 +302,38 @@ class _Handler(BaseHTTPRequestHandler):
             events.append(
                 {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage}
             )
-        for event in events:
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        index = self.fake._stream_started(len(deltas))
+        sent = 0
+        try:
+            for event in events:
+                content = event["choices"][0]["delta"].get("content") if event["choices"] else ""
+                if content:
+                    time.sleep(step.delta_delay_s)
+                if self._peer_closed():
+                    raise ConnectionAbortedError("the client hung up")
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                self.wfile.flush()
+                if content:
+                    sent += 1
+                    self.fake._stream_progress(index, sent=sent)
+            self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        except OSError:
+            self.fake._stream_progress(index, cut_off=True)
+            self.close_connection = True
+            return
+        self.fake._stream_progress(index, completed=True)
+
+    def _peer_closed(self) -> bool:
+        """Whether the client has closed its end: a write alone may still succeed then."""
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            peeked: bytes = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+        return peeked == b""
 
     def _error(self, failure: _Failure) -> None:
         error = {

@@ -74,6 +74,19 @@ def test_request_carries_model_system_prompt_sources_and_key(fake: FakeAnthropic
     assert f"Question: {QUESTION}" in user["content"]
 
 
+def test_instructions_join_the_system_prompt_after_the_rules(fake: FakeAnthropic) -> None:
+    fake.reply("Paris [1].")
+    fake.reply("Paris [1].")
+    generator = _generator(fake)
+    generator.generate(QUESTION, PASSAGES, instructions="Answer in French.")
+    assert "".join(generator.stream(QUESTION, PASSAGES, instructions="Answer in French."))
+    for request in fake.message_requests:
+        system = request.json["system"]
+        fenced = system.index("<instructions>\nAnswer in French.\n</instructions>")
+        assert system.index(NO_ANSWER_TEXT) < fenced
+        assert "Answer in French." not in request.json["messages"][0]["content"]
+
+
 def test_temperature_is_sent_only_when_set(fake: FakeAnthropic) -> None:
     fake.reply("Paris [1].")
     fake.reply("Paris [1].")

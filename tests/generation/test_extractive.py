@@ -150,6 +150,15 @@ def test_is_a_generator_that_needs_nothing() -> None:
     )
 
 
+def test_instructions_are_ignored_without_a_model_to_follow_them() -> None:
+    generator = ExtractiveGenerator()
+    question = "What is the capital of France?"
+    plain = generator.generate(question, [PARIS, LYON])
+    assert generator.generate(question, [PARIS, LYON], instructions="Be funny.") == plain
+    streamed = generator.stream(question, [PARIS, LYON], instructions="Be funny.")
+    assert "".join(streamed) == plain.text
+
+
 @pytest.mark.parametrize(("max_sentences", "min_overlap"), [(0, 0.2), (3, -0.1), (3, 1.5)])
 def test_rejects_bad_settings(max_sentences: int, min_overlap: float) -> None:
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from types import GeneratorType
 
 import pytest
 
@@ -68,6 +69,20 @@ def test_request_carries_model_prompts_sources_and_key(fake_llm: FakeOpenAI) -> 
     assert "[1] Paris guide — Geo > Cities\nParis is the capital of France." in user["content"]
     assert "[2] Untitled\nLyon is known for its food." in user["content"]
     assert f"Question: {QUESTION}" in user["content"]
+
+
+def test_instructions_join_the_system_message_after_the_rules(fake_llm: FakeOpenAI) -> None:
+    fake_llm.reply("Paris [1].")
+    fake_llm.reply("Paris [1].")
+    generator = _generator(fake_llm)
+    generator.generate(QUESTION, PASSAGES, instructions="Answer in French.")
+    assert "".join(generator.stream(QUESTION, PASSAGES, instructions="Answer in French."))
+    for request in fake_llm.chat_requests:
+        system, user = request.json["messages"]
+        rules_end = system["content"].index(NO_ANSWER_TEXT)
+        fenced = system["content"].index("<instructions>\nAnswer in French.\n</instructions>")
+        assert rules_end < fenced
+        assert "Answer in French." not in user["content"]
 
 
 def test_invented_citations_are_removed(fake_llm: FakeOpenAI) -> None:
@@ -184,6 +199,24 @@ def test_stream_yields_deltas_with_invented_citations_removed(fake_llm: FakeOpen
     assert len(deltas) > 1
     assert "".join(deltas) == "Paris is the capital [1]. Big."
     assert fake_llm.chat_requests[0].json["stream"] is True
+
+
+def test_closing_the_stream_early_cuts_off_the_server_response(fake_llm: FakeOpenAI) -> None:
+    deltas = [f"w{i} " for i in range(10)]
+    fake_llm.reply("".join(deltas), deltas=deltas, delta_delay_s=0.05)
+    fake_llm.reply("".join(deltas), deltas=deltas)
+    generator = _generator(fake_llm)
+
+    stream = generator.stream(QUESTION, PASSAGES)
+    assert isinstance(stream, GeneratorType)
+    assert next(stream).strip() == "w0"
+    stream.close()  # what ragd does when its own client hangs up
+    early = fake_llm.wait_for_stream(0, timeout_s=2)
+    assert early.cut_off and not early.completed and early.sent < len(deltas)
+
+    assert "".join(generator.stream(QUESTION, PASSAGES)) == "".join(deltas)
+    full = fake_llm.wait_for_stream(1, timeout_s=2)
+    assert full.completed and not full.cut_off and full.sent == len(deltas)
 
 
 def test_stream_failure_raises_generation_error(fake_llm: FakeOpenAI) -> None:

@@ -101,10 +101,14 @@ class AnthropicGenerator:
         except anthropic.AnthropicError as exc:
             raise _failure(exc, "LLM check failed") from None
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> GeneratedAnswer:
+    def generate(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> GeneratedAnswer:
+        """Answer from ``passages``; ``instructions`` join ``system`` after the grounding
+        rules (see ``answer_messages``)."""
         if not passages:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        system, user = answer_messages(question, passages)
+        system, user = answer_messages(question, passages, instructions)
         raw = self._complete("generate", system, [{"role": "user", "content": user}])
         return cited_answer(raw, passages)
 
@@ -119,12 +123,14 @@ class AnthropicGenerator:
             raise GenerationError("LLM rewrite failed: empty answer")
         return text
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> Iterator[str]:
         """Yield the answer as text deltas, invented citations already removed."""
         if not passages:
             yield NO_ANSWER_TEXT
             return
-        system, user = answer_messages(question, passages)
+        system, user = answer_messages(question, passages, instructions)
         started = time.perf_counter()
         try:
             response = self._client.messages.create(

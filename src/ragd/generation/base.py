@@ -5,6 +5,10 @@ Services number the retrieved chunks 1..k (``Passage.n``) and hand them to a
 ``ExtractiveGenerator`` (no LLM), ``OpenAICompatGenerator`` (any OpenAI-compatible
 chat-completions server) and ``AnthropicGenerator`` (Anthropic's Messages API). All three
 are also ``Rewriter``s: they turn a chat follow-up into a standalone question.
+
+``instructions`` are extra directions from whoever set up the conversation (a chat
+session's ``system_prompt``): tone, length, audience. They are added after the grounding
+rules and never replace them, so answers stay cited and sourced only from the passages.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> GeneratedAnswer:
-        """Answer ``question`` from ``passages``; raises ``GenerationError`` on failure."""
+    def generate(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> GeneratedAnswer:
+        """Answer ``question`` from ``passages``, following ``instructions`` where they do
+        not conflict with the grounding rules; raises ``GenerationError`` on failure."""
         ...
 
     def check(self) -> None:
@@ -78,6 +85,9 @@ class StreamingGenerator(Generator, Protocol):
     their concatenation to learn which passages the answer cites.
     """
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """Yield the answer text piece by piece; raises ``GenerationError`` on failure."""
+    def stream(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> Iterator[str]:
+        """Yield the answer text piece by piece (``instructions`` as in ``generate``);
+        raises ``GenerationError`` on failure."""
         ...

@@ -150,7 +150,11 @@ class ExtractiveGenerator:
     def check(self) -> None:
         """Always usable: nothing to connect to."""
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> GeneratedAnswer:
+    def generate(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> GeneratedAnswer:
+        """The best-matching sentences, each cited. ``instructions`` are ignored: the
+        answer is source sentences quoted verbatim, and there is no model to direct."""
         question_terms = frozenset(content_terms(question))
         if not passages or not question_terms:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
@@ -167,9 +171,11 @@ class ExtractiveGenerator:
 
         return standalone_question([*(t.content for t in history if t.role == "user"), question])
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> Iterator[str]:
         """The whole answer as one piece: there is nothing to wait for."""
-        yield self.generate(question, passages).text
+        yield self.generate(question, passages, instructions=instructions).text
 
     def _candidates(
         self, question: frozenset[str], passages: Sequence[Passage]

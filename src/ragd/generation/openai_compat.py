@@ -101,14 +101,18 @@ class OpenAICompatGenerator:
         except openai.OpenAIError as exc:
             raise _failure(exc, "LLM check failed") from None
 
-    def generate(self, question: str, passages: Sequence[Passage]) -> GeneratedAnswer:
+    def generate(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> GeneratedAnswer:
+        """Answer from ``passages``; ``instructions`` join the system message after the
+        grounding rules (see ``answer_messages``)."""
         if not passages:
             return GeneratedAnswer(NO_ANSWER_TEXT, ())
         started = time.perf_counter()
         try:
             completion = self._client.chat.completions.create(
                 model=self.model,
-                messages=self._messages(question, passages),
+                messages=self._messages(question, passages, instructions),
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
             )
@@ -147,7 +151,9 @@ class OpenAICompatGenerator:
             raise GenerationError("LLM rewrite failed: empty answer")
         return text
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+    def stream(
+        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
+    ) -> Iterator[str]:
         """Yield the answer as text deltas, invented citations already removed.
 
         Run ``extract_citations`` over the joined deltas to learn what the answer cites.
@@ -159,7 +165,7 @@ class OpenAICompatGenerator:
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
-                messages=self._messages(question, passages),
+                messages=self._messages(question, passages, instructions),
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stream=True,
@@ -190,7 +196,7 @@ class OpenAICompatGenerator:
             yield tail
 
     def _messages(
-        self, question: str, passages: Sequence[Passage]
+        self, question: str, passages: Sequence[Passage], instructions: str | None
     ) -> list[ChatCompletionMessageParam]:
-        system, user = answer_messages(question, passages)
+        system, user = answer_messages(question, passages, instructions)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]

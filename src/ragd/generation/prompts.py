@@ -6,6 +6,7 @@ need no escaping and text substituted into them is never re-interpreted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -24,6 +25,8 @@ __all__ = [
 
 CHARS_PER_TOKEN = 4
 REWRITE_MAX_CHARS = 1000
+# Removed from instructions so that they cannot close their fence and pose as rules.
+_INSTRUCTIONS_TAG = re.compile(r"</?\s*instructions\s*>", re.IGNORECASE)
 
 
 @cache
@@ -46,13 +49,31 @@ def render_sources(passages: Sequence[Passage]) -> str:
     return "\n\n".join(blocks)
 
 
-def answer_messages(question: str, passages: Sequence[Passage]) -> tuple[str, str]:
-    """The (system, user) prompt pair for answering ``question`` from ``passages``."""
-    system = Template(load_prompt("answer_system")).substitute(no_answer=NO_ANSWER_TEXT)
+def answer_messages(
+    question: str, passages: Sequence[Passage], instructions: str | None = None
+) -> tuple[str, str]:
+    """The (system, user) prompt pair for answering ``question`` from ``passages``.
+
+    ``instructions`` (a chat session's system prompt) go into the system message after
+    the grounding rules, fenced in ``<instructions>`` tags and introduced as subordinate to
+    those rules, so that they can shape the answer but not lift the citation rules.
+    """
+    system = Template(load_prompt("answer_system")).substitute(no_answer=NO_ANSWER_TEXT).strip()
+    if instructions and (fenced := _unfenced(instructions)):
+        extra = Template(load_prompt("answer_instructions")).substitute(instructions=fenced)
+        system = f"{system}\n\n{extra.strip()}"
     user = Template(load_prompt("answer_user")).substitute(
         sources=render_sources(passages), question=question.strip()
     )
-    return system.strip(), user.strip()
+    return system, user.strip()
+
+
+def _unfenced(instructions: str) -> str:
+    """``instructions`` without ``<instructions>`` tags (repeatedly: removing one must not
+    assemble another), so that they cannot end their fence early."""
+    while (cleaned := _INSTRUCTIONS_TAG.sub("", instructions)) != instructions:
+        instructions = cleaned
+    return instructions.strip()
 
 
 def trim_history(history: Sequence[Turn], budget_tokens: int) -> list[Turn]:

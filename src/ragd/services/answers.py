@@ -84,11 +84,14 @@ class AnswerService:
         top_k: int | None = None,
         filters: Filters | None = None,
         allowed: Allowed = None,
+        instructions: str | None = None,
     ) -> AnswerResult:
+        """Retrieve, then answer; ``instructions`` (a chat session's system prompt) go to
+        the generator, below its grounding rules."""
         passages = self.retrieve(
             question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
         )
-        generated = self.generator.generate(question.strip(), passages)
+        generated = self.generator.generate(question.strip(), passages, instructions=instructions)
         by_number = {p.n: p for p in passages}
         citations = [_citation(by_number[n]) for n in generated.cited if n in by_number]
         return AnswerResult(answer=generated.text, citations=citations)
@@ -101,23 +104,28 @@ class AnswerService:
         top_k: int | None = None,
         filters: Filters | None = None,
         allowed: Allowed = None,
+        instructions: str | None = None,
     ) -> Iterator[AnswerEvent]:
         """Retrieve now (so bad input and unknown collections raise here, before any
         event), then return the answer as ``AnswerDelta``s and one final
         ``AnswerCitations``. Generation errors raise from the iterator; closing it early
-        closes the generator's stream (and with it the LLM request)."""
+        closes the generator's stream (and with it the LLM request). ``instructions`` as
+        in :meth:`ask`."""
         passages = self.retrieve(
             question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
         )
-        return self._stream(question.strip(), passages)
+        return self._stream(question.strip(), passages, instructions)
 
-    def _stream(self, question: str, passages: list[Passage]) -> Iterator[AnswerEvent]:
+    def _stream(
+        self, question: str, passages: list[Passage], instructions: str | None
+    ) -> Iterator[AnswerEvent]:
         by_number = {p.n: p for p in passages}
         cleaner = CitationFilter(by_number)
         if isinstance(self.generator, StreamingGenerator):
-            pieces = self.generator.stream(question, passages)
+            pieces = self.generator.stream(question, passages, instructions=instructions)
         else:
-            pieces = iter([self.generator.generate(question, passages).text])
+            answer = self.generator.generate(question, passages, instructions=instructions)
+            pieces = iter([answer.text])
         try:
             for piece in pieces:
                 if text := cleaner.feed(piece):

@@ -4,7 +4,10 @@ A message is answered like ``/v1/ask`` after the follow-up rewrite of
 :mod:`ragd.services.conversation` over the session's earlier user messages; the user's
 message and the answer (with its citations) are stored together once the answer is
 complete, so a failed or abandoned answer leaves no half-written turn. A session of
-another key is NotFound, exactly like one that does not exist.
+another key is NotFound, exactly like one that does not exist. The session's
+``system_prompt`` reaches the generator as ``instructions`` for every answer (not for the
+follow-up rewrite, which only has to restate the question); the generator keeps its own
+grounding and citation rules above it.
 """
 
 from __future__ import annotations
@@ -91,7 +94,12 @@ class ChatService:
     ) -> ChatMessage:
         """Answer ``content``; store it and the answer; return the stored answer."""
         session, question = self._prepare(session_id, content, key_id)
-        result = self.answers.ask(question, collections=_refs(session), allowed=allowed)
+        result = self.answers.ask(
+            question,
+            collections=_refs(session),
+            allowed=allowed,
+            instructions=session.system_prompt,
+        )
         return self._store_turn(session, content, result.answer, result.citations)
 
     def stream_reply(
@@ -100,7 +108,12 @@ class ChatService:
         """Like :meth:`reply`, as the answer's events; the turn is stored when the
         answer is complete (before the citations event), not when abandoned midway."""
         session, question = self._prepare(session_id, content, key_id)
-        events = self.answers.stream(question, collections=_refs(session), allowed=allowed)
+        events = self.answers.stream(
+            question,
+            collections=_refs(session),
+            allowed=allowed,
+            instructions=session.system_prompt,
+        )
         return self._stored_stream(session, content, events)
 
     def _stored_stream(
