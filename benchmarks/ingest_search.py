@@ -5,11 +5,15 @@ queue, IngestWorker: parse, chunk, embed, store), and the result is compared wit
 embedder encoding the same chunk texts directly — the best the service could do on this
 machine, since on CPU the model is the bottleneck. The raw baseline runs before and after
 the service pass and is averaged, so drift in machine load shows up in both.
+With ``--rounds N`` (default 4) the corpus is split into N parts and the two alternate
+part by part (raw then service, then service then raw, ...): on a shared machine whose
+load changes by the minute, both sides then see the same load, which a single before and
+after pair does not guarantee.
 
 Search: every query of the dataset in each mode, timed end to end through SearchService
 (query embedding included for vector and hybrid; it is also timed alone).
 
-    python benchmarks/ingest_search.py [--dataset DIR] [--limit N] [--json]
+    python benchmarks/ingest_search.py [--dataset DIR] [--limit N] [--rounds N] [--json]
 """
 
 from __future__ import annotations
@@ -50,11 +54,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def raw_embed_rate(container: Container, texts: list[str]) -> float:
+def raw_embed_seconds(container: Container, texts: list[str]) -> float:
+    """Wall time of the embedder alone on ``texts``, in 256-text calls."""
     started = time.perf_counter()
     for start in range(0, len(texts), 256):
         container.embedder.embed_documents(texts[start : start + 256])
-    return len(texts) / (time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
 def write_folder(docs: list[dict[str, Any]], folder: Path) -> list[Path]:
@@ -81,22 +86,43 @@ def chunk_texts(paths: list[Path], max_tokens: int, overlap: int) -> list[str]:
     return texts
 
 
-def ingest(container: Container, paths: list[Path]) -> dict[str, float]:
-    collection = container.collections.create("bench")
+def ingest_seconds(container: Container, collection_id: str, paths: list[Path]) -> float:
+    """Wall time to submit ``paths`` and have a worker process all of them."""
     started = time.perf_counter()
     for path in paths:
-        container.documents.add_file(collection.id, path.read_bytes(), filename=path.name)
-    submitted = time.perf_counter()
+        container.documents.add_file(collection_id, path.read_bytes(), filename=path.name)
     container.new_worker().run_until_idle()
-    finished = time.perf_counter()
+    return time.perf_counter() - started
+
+
+def compare(container: Container, paths: list[Path], rounds: int) -> dict[str, Any]:
+    """Raw embedder and service over the same files, alternating part by part."""
+    settings = container.settings
+    collection = container.collections.create("bench")
+    size = -(-len(paths) // max(rounds, 1))
+    parts = [paths[i : i + size] for i in range(0, len(paths), size)]
+    raw_s: list[float] = []
+    service_s: list[float] = []
+    texts = 0
+    for i, part in enumerate(parts):
+        part_texts = chunk_texts(part, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+        texts += len(part_texts)
+        if i % 2 == 0:
+            raw_s.append(raw_embed_seconds(container, part_texts))
+            service_s.append(ingest_seconds(container, collection.id, part))
+        else:
+            service_s.append(ingest_seconds(container, collection.id, part))
+            raw_s.append(raw_embed_seconds(container, part_texts))
     chunks = container.collections.get(collection.id).chunk_count
     return {
         "documents": len(paths),
         "chunks": chunks,
-        "submit_s": submitted - started,
-        "process_s": finished - submitted,
-        "docs_per_s": len(paths) / (finished - started),
-        "chunks_per_s": chunks / (finished - started),
+        "texts": texts,
+        "raw_s": raw_s,
+        "service_s": service_s,
+        "raw_texts_per_s": texts / sum(raw_s),
+        "docs_per_s": len(paths) / sum(service_s),
+        "chunks_per_s": chunks / sum(service_s),
     }
 
 
@@ -135,6 +161,9 @@ def main() -> None:
         "--folder", type=Path, help="ingest this folder instead of the dataset's corpus"
     )
     parser.add_argument("--limit", type=int, default=5000, help="documents to ingest")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="parts in which raw and service alternate"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     configure_logging("WARNING", "console")
@@ -149,19 +178,19 @@ def main() -> None:
         settings = load_settings(data_dir=data_dir, inprocess_worker=False)
         container = Container(settings)
         container.store.migrate()
-        texts = chunk_texts(paths, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-        container.embedder.embed_documents(texts[:64])  # warm the model
-        raw_before = raw_embed_rate(container, texts)
-        ingestion = ingest(container, paths)
-        raw_after = raw_embed_rate(container, texts)
-        raw = (raw_before + raw_after) / 2
+        container.embedder.embed_documents(["warm the model"] * 64)
+        ingestion = compare(container, paths, args.rounds)
         latencies = search_latencies(container, queries)
         container.close()
 
+    raw = ingestion["raw_texts_per_s"]
     result = {
         "dataset": str(args.folder) if args.folder else args.dataset.name,
+        "worker_claim_batch": settings.worker_claim_batch,
+        "worker_embed_batch": settings.worker_embed_batch,
         "raw_embedder_texts_per_s": round(raw, 1),
-        "raw_embedder_runs": [round(raw_before, 1), round(raw_after, 1)],
+        "raw_embedder_runs": [round(v, 2) for v in ingestion.pop("raw_s")],
+        "service_runs": [round(v, 2) for v in ingestion.pop("service_s")],
         "ingestion": {k: round(v, 2) for k, v in ingestion.items()},
         "ingestion_vs_raw": round(ingestion["chunks_per_s"] / raw, 3),
         "search": latencies,
@@ -171,12 +200,13 @@ def main() -> None:
         return
     print(
         f"dataset {result['dataset']}: {ingestion['documents']:.0f} documents, "
-        f"{ingestion['chunks']:.0f} chunks"
+        f"{ingestion['chunks']:.0f} chunks, {args.rounds} alternating rounds"
     )
-    print(f"raw embedder          {raw:8.1f} texts/s  (runs: {result['raw_embedder_runs']})")
+    print(f"raw embedder          {raw:8.1f} texts/s  (seconds: {result['raw_embedder_runs']})")
     print(
         f"ingestion via service {ingestion['chunks_per_s']:8.1f} chunks/s "
-        f"({ingestion['docs_per_s']:.1f} docs/s) = {result['ingestion_vs_raw']:.1%} of raw"
+        f"({ingestion['docs_per_s']:.1f} docs/s) = {result['ingestion_vs_raw']:.1%} of raw "
+        f"(seconds: {result['service_runs']})"
     )
     print(f"{'search':<18}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for mode, stats in latencies.items():

@@ -139,14 +139,33 @@ def migrate() -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run an ingestion worker without the HTTP API until SIGINT/SIGTERM."""
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker threads sharing one model: one parses while another embeds "
+            "(default RAGD_WORKER_CONCURRENCY, 1).",
+            min=1,
+            max=64,
+        ),
+    ] = None,
+) -> None:
+    """Run ingestion workers without the HTTP API until SIGINT/SIGTERM.
+
+    On the signal they stop claiming, finish or hand back their documents (no attempt
+    charged) and the command exits 0 within RAGD_SHUTDOWN_GRACE_S.
+    """
+    from ragd.ingest.worker import run_pool
+
     stop = threading.Event()
     with _container() as container:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        configure_logging(container.settings.log_level, container.settings.log_format)
-        container.new_worker().run(stop)
+        settings = container.settings
+        configure_logging(settings.log_level, settings.log_format)
+        count = concurrency or settings.worker_concurrency
+        workers = [container.new_worker() for _ in range(count)]
+        run_pool(workers, stop, grace_s=settings.shutdown_grace_s)
 
 
 @collections_app.command("create")

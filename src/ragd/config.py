@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default is a SQLite file in data_dir."
     )
+    # PostgreSQL only: the connection pool per process, and how long to keep retrying
+    # a transient failure (connection lost, serialization failure, deadlock).
+    database_pool_size: int = Field(5, ge=1, le=1000)
+    database_max_overflow: int = Field(10, ge=0, le=1000)
+    database_pool_timeout_s: float = Field(10.0, gt=0, le=600)
+    database_connect_timeout_s: int = Field(5, ge=1, le=600)
+    database_statement_timeout_ms: int = Field(30_000, ge=0, le=86_400_000)
+    database_retry_deadline_s: float = Field(5.0, ge=0, le=600)
+    # Vector search on PostgreSQL: HNSW candidate list size, and below how many chunks
+    # in scope (collections and filters) the search is exact instead of by the index.
+    hnsw_ef_search: int = Field(100, ge=1, le=1000)
+    vector_exact_below: int = Field(20_000, ge=0, le=10_000_000)
 
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."
@@ -69,6 +81,15 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(3, ge=1, le=100)
     worker_retry_base_s: float = Field(2.0, ge=0, le=3600)
     worker_claim_batch: int = Field(64, ge=1, le=1000)
+    worker_embed_batch: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="Texts per embedding call; a worker claims until it has this many.",
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, description="Worker threads in `ragd worker` (one shared model)."
+    )
 
     search_top_k: int = Field(10, ge=1, le=100)
     # Field limits. The HTTP schema's own bounds are the hard ceiling; these settings can

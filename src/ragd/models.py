@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata_obj = MetaData(
     naming_convention={
@@ -68,6 +69,42 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return stored.astimezone(dt.UTC)
 
 
+class Embedding(TypeDecorator[bytes]):
+    """A float32 vector held as bytes in Python on every database.
+
+    SQLite stores the bytes as a BLOB; PostgreSQL stores a pgvector ``vector`` (of any
+    dimension: each collection fixes its own), so HNSW indexes and ``<=>`` work on it.
+    The stores and the job queue keep handling plain bytes either way.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from pgvector.sqlalchemy import VECTOR
+
+            return dialect.type_descriptor(VECTOR())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        import numpy as np
+
+        return np.frombuffer(value, dtype=np.float32)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        import numpy as np
+
+        return np.asarray(value, dtype=np.float32).tobytes()
+
+
+# Metadata is JSONB on PostgreSQL: containment filters (``@>``) use its GIN index.
+MetadataJSON = JSON().with_variant(JSONB(), "postgresql")
+
 collections = Table(
     "collections",
     metadata_obj,
@@ -99,7 +136,7 @@ documents = Table(
     Column("mime_type", String(100), nullable=True),
     Column("content_hash", String(64), nullable=True),  # sha-256 of normalized text
     Column("source_hash", String(64), nullable=True),  # sha-256 of the raw upload
-    Column("metadata", JSON, nullable=False, default=dict),
+    Column("metadata", MetadataJSON, nullable=False, default=dict),
     Column("status", String(12), nullable=False),
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -145,11 +182,14 @@ chunks = Table(
     Column("ordinal", Integer, nullable=False),
     Column("text", Text, nullable=False),
     Column("heading_path", JSON, nullable=False, default=list),
+    # The document's title, copied so that a database can index it with the chunk
+    # (PostgreSQL's generated tsvector can only read its own row).
+    Column("title", Text, nullable=True),
     Column("token_count", Integer, nullable=False),
     Column("char_start", Integer, nullable=False),
     Column("char_end", Integer, nullable=False),
     Column("text_hash", String(64), nullable=False),
-    Column("embedding", LargeBinary, nullable=False),  # float32, L2-normalized
+    Column("embedding", Embedding, nullable=False),  # float32, L2-normalized
     UniqueConstraint("document_id", "ordinal"),
     Index("ix_chunks_collection", "collection_id"),
     # Public chunk ids (chk_<id>) must never be reused: vector caches and stored

@@ -1,4 +1,4 @@
-"""API fixtures: the real app over a real SQLite file, in-process and as a server."""
+"""API fixtures: the real app over a real database of each kind, in-process and as a server."""
 
 from __future__ import annotations
 
@@ -19,9 +19,14 @@ from tests.redis_server import running_redis
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Every API test runs once on a SQLite file and once on PostgreSQL."""
     return load_settings(
-        data_dir=tmp_path, inprocess_worker=False, max_upload_mb=1, log_format="json"
+        data_dir=tmp_path,
+        database_url=database_url,
+        inprocess_worker=False,
+        max_upload_mb=1,
+        log_format="json",
     )
 
 

@@ -20,7 +20,7 @@ from ragd.config import Settings, load_settings
 from ragd.embedding import LocalEmbedder
 from ragd.ingest.pipeline import embed_text
 from ragd.ingest.worker import IngestWorker
-from ragd.store.records import Collection, Document, NewDocument
+from ragd.store.records import Collection, Document, JobCompletion, NewChunk, NewDocument
 from ragd.store.sqlite_store import SqliteStore
 
 GUIDE = """# Guide
@@ -70,6 +70,7 @@ class CountingEmbedder:
         self.inner = inner
         self.model_name = inner.model_name
         self.embedded: list[str] = []
+        self.calls: list[int] = []  # texts per embedding call
 
     @property
     def dimension(self) -> int:
@@ -83,6 +84,7 @@ class CountingEmbedder:
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         self.embedded.extend(texts)
+        self.calls.append(len(texts))
         return self.inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
@@ -313,6 +315,89 @@ def test_run_until_idle_counts_every_handled_document(
     assert all(store.get_document(d.id).status == "ready" for d in good)
     assert store.get_document(bad.id).status == "failed"
     assert store.status_counts() == {"ready": 4, "failed": 1}
+
+
+def test_chunks_of_many_claims_are_embedded_together(
+    tmp_path: Path, store: SqliteStore, counting: CountingEmbedder, collection: Collection
+) -> None:
+    # One chunk per note: claims of two documents are gathered until six texts are
+    # waiting, and those six go to the model in one call.
+    settings = make_settings(tmp_path, worker_claim_batch=2, worker_embed_batch=6)
+    worker = IngestWorker(store, counting, settings)
+    notes = [queue(store, collection.id, f"Note {i} about topic {i}.".encode()) for i in range(7)]
+    assert worker.run_once() == 6
+    assert counting.calls == [6]
+    assert worker.run_once() == 1
+    assert counting.calls == [6, 1]
+    assert all(d.status == "ready" for d in store.get_documents([n.id for n in notes]))
+
+
+def test_small_remainder_joins_the_last_embedding_call(
+    tmp_path: Path, store: SqliteStore, counting: CountingEmbedder, collection: Collection
+) -> None:
+    settings = make_settings(tmp_path, worker_claim_batch=10, worker_embed_batch=4)
+    worker = IngestWorker(store, counting, settings)
+    for i in range(9):
+        queue(store, collection.id, f"Remark {i} on subject {i}.".encode())
+    assert worker.run_once() == 9
+    assert counting.calls == [4, 5]  # not 4, 4, 1
+
+
+def test_batch_completion_skips_a_document_whose_lease_was_lost(
+    store: SqliteStore, worker: IngestWorker, collection: Collection, embedder: LocalEmbedder
+) -> None:
+    docs = [queue(store, collection.id, f"Entry {i} of the log.".encode()) for i in range(3)]
+    jobs = store.claim_jobs(owner=worker.owner, limit=3, lease_s=300)
+    assert [j.document_id for j in jobs] == [d.id for d in docs]
+    with store.engine.begin() as conn:  # another worker took the middle one over
+        conn.execute(
+            text("UPDATE documents SET lease_owner = 'other:1:x' WHERE id = :id"),
+            {"id": docs[1].id},
+        )
+    completions = [
+        JobCompletion(
+            document_id=job.document_id,
+            lease_owner=worker.owner,
+            title=None,
+            mime_type="text/markdown",
+            content_hash=f"hash-{i}",
+            chunks=[
+                NewChunk(
+                    ordinal=0,
+                    text=f"Entry {i} of the log.",
+                    heading_path=(),
+                    token_count=5,
+                    char_start=0,
+                    char_end=18,
+                    text_hash=f"text-{i}",
+                    embedding=embedder.embed_documents([f"Entry {i}"])[0],
+                )
+            ],
+        )
+        for i, job in enumerate(jobs)
+    ]
+    results = store.complete_jobs(completions)
+    assert [r.id if r else None for r in results] == [docs[0].id, None, docs[2].id]
+    assert all(r is not None and r.status == "ready" and r.chunk_count == 1 for r in results[::2])
+    stolen = job_columns(store, docs[1].id)
+    assert stolen["status"] == "processing" and stolen["lease_owner"] == "other:1:x"
+    assert store.list_chunks(docs[1].id) == []
+    assert [c.text for c in store.list_chunks(docs[2].id)] == ["Entry 2 of the log."]
+
+
+def test_failed_batch_completion_falls_back_to_one_by_one(
+    store: SqliteStore,
+    worker: IngestWorker,
+    collection: Collection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(completions: Sequence[JobCompletion]) -> list[Document | None]:
+        raise RuntimeError("batch rejected")
+
+    monkeypatch.setattr(store, "complete_jobs", broken)
+    docs = [queue(store, collection.id, f"Line {i} of the poem.".encode()) for i in range(3)]
+    assert worker.run_until_idle() == 3
+    assert {d.status for d in store.get_documents([d.id for d in docs])} == {"ready"}
 
 
 def test_corrupt_pdf_fails_permanently(

@@ -1,4 +1,5 @@
-"""Store fixtures: a migrated SQLite file per test, and small deterministic records.
+"""Store fixtures: a migrated database of each kind per test (a SQLite file, a PostgreSQL
+database), and small deterministic records.
 
 Helpers reach tests through fixtures (``factory``); test modules import the
 :class:`StoreFactory` type for annotations only.
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from ragd.config import load_settings
+from ragd.models import chunks, documents
+from ragd.store import open_store
+from ragd.store.postgres_store import PostgresStore
 from ragd.store.records import (
     Collection,
     Document,
@@ -26,6 +30,8 @@ from ragd.store.records import (
     Vector,
 )
 from ragd.store.sqlite_store import SqliteStore
+
+AnyStore = SqliteStore | PostgresStore
 
 DIM = 8
 MODEL = "test-model"
@@ -53,7 +59,7 @@ def sha(text: str) -> str:
 class StoreFactory:
     """Builds records for one store; every value is deterministic."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: AnyStore) -> None:
         self.store = store
         self._names = 0
         self._owners = 0
@@ -190,28 +196,49 @@ class StoreFactory:
         return done
 
     def brute_force(
-        self, query: Vector, collection_ids: Sequence[str], limit: int
+        self, query_vec: Vector, collection_ids: Sequence[str], limit: int
     ) -> list[tuple[str, float]]:
         """The exact top ``limit`` by cosine over every stored chunk of a ready document
         in the collections, read straight from the table and ranked here."""
-        params: dict[str, Any] = {f"c{i}": cid for i, cid in enumerate(collection_ids)}
-        names = ", ".join(f":c{i}" for i in range(len(collection_ids)))
-        sql = (
-            "SELECT c.id, c.embedding FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE d.status = 'ready' AND c.collection_id IN ({names})"
+        query = (
+            select(chunks.c.id, chunks.c.embedding)
+            .join(documents, documents.c.id == chunks.c.document_id)
+            .where(documents.c.status == "ready", chunks.c.collection_id.in_(collection_ids))
         )
         with self.store.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            rows = conn.execute(query).all()
         scored = [
-            (f"chk_{row_id}", float(np.dot(np.frombuffer(blob, dtype=np.float32), query)))
+            (f"chk_{row_id}", float(np.dot(np.frombuffer(blob, dtype=np.float32), query_vec)))
             for row_id, blob in rows
         ]
         scored.sort(key=lambda pair: -pair[1])
         return scored[:limit]
 
     def fts_rowids(self) -> set[int]:
+        """Chunk ids the keyword index holds. On PostgreSQL the tsvector is part of the
+        chunk row, so what can drift is the BM25 statistics: they are checked against a
+        recount from the chunks first."""
         with self.store.engine.connect() as conn:
-            return {int(r) for r in conn.execute(text("SELECT rowid FROM chunks_fts")).scalars()}
+            if self.store.dialect == "sqlite":
+                rows = conn.execute(text("SELECT rowid FROM chunks_fts")).scalars()
+                return {int(r) for r in rows}
+            recount = conn.execute(
+                text(
+                    "SELECT c.collection_id, u.lexeme, count(*) FROM chunks c, "
+                    "unnest(c.search_tsv) u GROUP BY 1, 2"
+                )
+            ).all()
+            kept = conn.execute(text("SELECT collection_id, lexeme, df FROM keyword_terms"))
+            assert {tuple(r) for r in kept.all()} == {tuple(r) for r in recount}
+            sizes = conn.execute(
+                text("SELECT collection_id, count(*), sum(search_len) FROM chunks GROUP BY 1")
+            ).all()
+            stats = conn.execute(
+                text("SELECT collection_id, chunks, length FROM keyword_stats WHERE chunks > 0")
+            ).all()
+            assert {tuple(r) for r in stats} == {tuple(r) for r in sizes}
+            indexed = conn.execute(text("SELECT id FROM chunks WHERE search_tsv IS NOT NULL"))
+            return {int(r) for r in indexed.scalars()}
 
     def chunk_rowids(self) -> set[int]:
         with self.store.engine.connect() as conn:
@@ -222,19 +249,25 @@ class StoreFactory:
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/ragd.db"
+def open_test_store(url: str) -> AnyStore:
+    opened = open_store(load_settings(database_url=url))
+    assert isinstance(opened, SqliteStore | PostgresStore)
+    return opened
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[SqliteStore]:
-    opened = SqliteStore(db_url)
+def db_url(database_url: str) -> str:
+    return database_url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[AnyStore]:
+    opened = open_test_store(db_url)
     opened.migrate()
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def factory(store: SqliteStore) -> StoreFactory:
+def factory(store: AnyStore) -> StoreFactory:
     return StoreFactory(store)

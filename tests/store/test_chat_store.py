@@ -10,17 +10,17 @@ from alembic.migration import MigrationContext
 from ragd.errors import NotFound
 from ragd.models import metadata_obj
 from ragd.store.records import NewChatMessage
-from ragd.store.sqlite_store import SqliteStore
+from tests.store.conftest import AnyStore
 
 
-def test_migration_matches_the_chat_tables(store: SqliteStore) -> None:
+def test_migration_matches_the_chat_tables(store: AnyStore) -> None:
     with store.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata_obj)
     chat = [d for d in differences if "chat_" in repr(d)]
     assert chat == []
 
 
-def test_messages_keep_their_order_and_page(store: SqliteStore) -> None:
+def test_messages_keep_their_order_and_page(store: AnyStore) -> None:
     session = store.add_chat_session(
         key_id="key_1", title="t", system_prompt=None, collection_ids=["col_1"]
     )
@@ -46,7 +46,7 @@ def test_messages_keep_their_order_and_page(store: SqliteStore) -> None:
     assert store.list_chat_sessions(None, limit=10) == []
 
 
-def test_delete_removes_the_session_and_its_messages(store: SqliteStore) -> None:
+def test_delete_removes_the_session_and_its_messages(store: AnyStore) -> None:
     session = store.add_chat_session(
         key_id=None, title=None, system_prompt=None, collection_ids=None
     )

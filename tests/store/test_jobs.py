@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ragd.store.jobs import LeaseLost
 from ragd.store.records import JobCompletion
-from ragd.store.sqlite_store import SqliteStore
+from tests.store.conftest import AnyStore, open_test_store
 
 if TYPE_CHECKING:
     from tests.store.conftest import StoreFactory
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DIM = 8
 
 
-def row(store: SqliteStore, document_id: str) -> dict[str, Any]:
+def row(store: AnyStore, document_id: str) -> dict[str, Any]:
     """The raw documents row, including the job columns records do not carry."""
     with store.engine.connect() as conn:
         found = (
@@ -39,7 +39,7 @@ def parse_time(value: Any) -> dt.datetime:
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
 
 
-def requeue(store: SqliteStore, document_id: str) -> None:
+def requeue(store: AnyStore, document_id: str) -> None:
     """Send a ready document back to the queue, as a reprocess would."""
     with store.engine.begin() as conn:
         conn.execute(
@@ -56,7 +56,7 @@ def basis(i: int) -> np.ndarray[Any, np.dtype[np.float32]]:
 # -- claiming -------------------------------------------------------------------------
 
 
-def test_claim_respects_limit_and_order(store: SqliteStore, factory: StoreFactory) -> None:
+def test_claim_respects_limit_and_order(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     docs = [factory.add(col.id, f"job {i}") for i in range(5)]
     first = store.claim_jobs(owner="w1", limit=2, lease_s=60)
@@ -74,7 +74,7 @@ def test_claim_respects_limit_and_order(store: SqliteStore, factory: StoreFactor
     assert store.get_document(docs[0].id).status == "processing"
 
 
-def test_claim_skips_ready_and_failed(store: SqliteStore, factory: StoreFactory) -> None:
+def test_claim_skips_ready_and_failed(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     factory.ready_doc(col.id, ["done"])
     failed = factory.add(col.id, "broken")
@@ -83,7 +83,7 @@ def test_claim_skips_ready_and_failed(store: SqliteStore, factory: StoreFactory)
     assert store.claim_jobs(owner="w", limit=10, lease_s=60) == []
 
 
-def _claim_loop(store: SqliteStore, owner: str, out: list[str], start: threading.Barrier) -> None:
+def _claim_loop(store: AnyStore, owner: str, out: list[str], start: threading.Barrier) -> None:
     start.wait()
     while True:
         jobs = store.claim_jobs(owner=owner, limit=3, lease_s=600)
@@ -94,11 +94,11 @@ def _claim_loop(store: SqliteStore, owner: str, out: list[str], start: threading
 
 @pytest.mark.parametrize("separate_stores", [True, False])
 def test_concurrent_claims_never_overlap(
-    db_url: str, store: SqliteStore, factory: StoreFactory, separate_stores: bool
+    db_url: str, store: AnyStore, factory: StoreFactory, separate_stores: bool
 ) -> None:
     col = factory.collection()
     doc_ids = {factory.add(col.id, f"concurrent {i}").id for i in range(60)}
-    stores = [store, SqliteStore(db_url) if separate_stores else store]
+    stores = [store, open_test_store(db_url) if separate_stores else store]
     claimed: list[list[str]] = [[], []]
     start = threading.Barrier(2)
     threads = [
@@ -123,12 +123,13 @@ def test_concurrent_claims_never_overlap(
             assert row(store, document_id)["attempts"] == 1
 
 
-def test_expired_lease_is_reclaimed(store: SqliteStore, factory: StoreFactory) -> None:
+def test_expired_lease_is_reclaimed(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "slow worker")
-    [first] = store.claim_jobs(owner="crashed", limit=5, lease_s=0.05)
+    # A lease long enough that a loaded machine does not outlive it by accident.
+    [first] = store.claim_jobs(owner="crashed", limit=5, lease_s=2.0)
     assert store.claim_jobs(owner="rescuer", limit=5, lease_s=60) == []
-    time.sleep(0.15)
+    time.sleep(2.2)
     [second] = store.claim_jobs(owner="rescuer", limit=5, lease_s=60)
     assert second.document_id == doc.id == first.document_id
     assert (first.attempts, second.attempts) == (1, 2)
@@ -136,7 +137,7 @@ def test_expired_lease_is_reclaimed(store: SqliteStore, factory: StoreFactory) -
     assert store.claim_jobs(owner="third", limit=5, lease_s=60) == []
 
 
-def test_extend_leases_keeps_the_job(store: SqliteStore, factory: StoreFactory) -> None:
+def test_extend_leases_keeps_the_job(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "long job")
     store.claim_jobs(owner="w1", limit=1, lease_s=0.05)
@@ -147,7 +148,7 @@ def test_extend_leases_keeps_the_job(store: SqliteStore, factory: StoreFactory) 
 
 
 def test_extend_leases_by_another_owner_does_nothing(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "long job")
@@ -161,7 +162,7 @@ def test_extend_leases_by_another_owner_does_nothing(
 # -- completion -----------------------------------------------------------------------
 
 
-def test_complete_job_marks_ready(store: SqliteStore, factory: StoreFactory) -> None:
+def test_complete_job_marks_ready(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "body", content_hash=None)
     job = factory.claim_one(doc.id)
@@ -177,7 +178,7 @@ def test_complete_job_marks_ready(store: SqliteStore, factory: StoreFactory) -> 
         store.complete_job(completion)
 
 
-def test_complete_keeps_submitted_title(store: SqliteStore, factory: StoreFactory) -> None:
+def test_complete_keeps_submitted_title(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "body", title="User title")
     job = factory.claim_one(doc.id)
@@ -187,9 +188,7 @@ def test_complete_keeps_submitted_title(store: SqliteStore, factory: StoreFactor
     assert len(hits) == 1
 
 
-def test_stale_owner_cannot_complete_after_takeover(
-    store: SqliteStore, factory: StoreFactory
-) -> None:
+def test_stale_owner_cannot_complete_after_takeover(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "contested")
     [stale] = store.claim_jobs(owner="stale", limit=1, lease_s=0.05)
@@ -213,7 +212,7 @@ def test_stale_owner_cannot_complete_after_takeover(
     assert store.keyword_search(["stale"], collection_ids=[col.id], filters={}, limit=5) == []
 
 
-def test_complete_job_by_unknown_document(store: SqliteStore, factory: StoreFactory) -> None:
+def test_complete_job_by_unknown_document(store: AnyStore, factory: StoreFactory) -> None:
     completion = JobCompletion(
         document_id="doc_missing",
         lease_owner="w",
@@ -226,7 +225,7 @@ def test_complete_job_by_unknown_document(store: SqliteStore, factory: StoreFact
         store.complete_job(completion)
 
 
-def test_recompleting_swaps_chunks(store: SqliteStore, factory: StoreFactory) -> None:
+def test_recompleting_swaps_chunks(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.ready_doc(
         col.id,
@@ -267,7 +266,7 @@ def test_recompleting_swaps_chunks(store: SqliteStore, factory: StoreFactory) ->
     assert factory.count("chunks") == 2 and factory.fts_rowids() == factory.chunk_rowids()
 
 
-def test_failed_swap_leaves_old_chunks(store: SqliteStore, factory: StoreFactory) -> None:
+def test_failed_swap_leaves_old_chunks(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["kept one", "kept two"])
     before = store.list_chunks(doc.id)
@@ -292,7 +291,7 @@ def test_failed_swap_leaves_old_chunks(store: SqliteStore, factory: StoreFactory
     assert store.complete_job(factory.completion(job, ["fixed"])).chunk_count == 1
 
 
-def test_complete_with_no_chunks(store: SqliteStore, factory: StoreFactory) -> None:
+def test_complete_with_no_chunks(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "x")
     job = factory.claim_one(doc.id)
@@ -304,7 +303,7 @@ def test_complete_with_no_chunks(store: SqliteStore, factory: StoreFactory) -> N
 # -- duplicates found at completion ---------------------------------------------------
 
 
-def test_duplicate_content_found_at_completion(store: SqliteStore, factory: StoreFactory) -> None:
+def test_duplicate_content_found_at_completion(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     first = factory.add(col.id, "%PDF one", content_hash=None, source_hash="1" * 64)
     second = factory.add(col.id, "%PDF two", content_hash=None, source_hash="2" * 64)
@@ -323,7 +322,7 @@ def test_duplicate_content_found_at_completion(store: SqliteStore, factory: Stor
 
 
 def test_duplicate_found_when_the_newer_document_finishes_first(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     older = factory.add(col.id, "%PDF one", content_hash=None, source_hash="1" * 64)
@@ -343,7 +342,7 @@ def test_duplicate_found_when_the_newer_document_finishes_first(
 
 
 def test_duplicate_of_a_queued_document_with_known_hash(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     known = factory.add(col.id, "known text")  # content hash known at submission
@@ -357,7 +356,7 @@ def test_duplicate_of_a_queued_document_with_known_hash(
 
 
 def test_same_hash_is_not_a_duplicate_elsewhere_or_of_failed(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     other = factory.collection()
@@ -382,7 +381,7 @@ def test_same_hash_is_not_a_duplicate_elsewhere_or_of_failed(
 # -- failing and releasing ------------------------------------------------------------
 
 
-def test_fail_job_with_retry_requeues_for_later(store: SqliteStore, factory: StoreFactory) -> None:
+def test_fail_job_with_retry_requeues_for_later(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "flaky")
     [job] = store.claim_jobs(owner="w", limit=1, lease_s=60)
@@ -401,7 +400,7 @@ def test_fail_job_with_retry_requeues_for_later(store: SqliteStore, factory: Sto
     assert row(store, doc.id)["next_attempt_at"] is None
 
 
-def test_fail_job_without_retry_is_final(store: SqliteStore, factory: StoreFactory) -> None:
+def test_fail_job_without_retry_is_final(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "corrupt")
     store.claim_jobs(owner="w", limit=1, lease_s=60)
@@ -416,9 +415,7 @@ def test_fail_job_without_retry_is_final(store: SqliteStore, factory: StoreFacto
     assert store.claim_jobs(owner="w", limit=5, lease_s=60) == []
 
 
-def test_release_jobs_returns_work_without_charging(
-    store: SqliteStore, factory: StoreFactory
-) -> None:
+def test_release_jobs_returns_work_without_charging(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     docs = [factory.add(col.id, f"job {i}") for i in range(3)]
     ready = factory.ready_doc(col.id, ["done"])
@@ -437,7 +434,7 @@ def test_release_jobs_returns_work_without_charging(
     assert all(j.attempts == 1 for j in again)
 
 
-def test_status_counts(store: SqliteStore, factory: StoreFactory) -> None:
+def test_status_counts(store: AnyStore, factory: StoreFactory) -> None:
     assert store.status_counts() == {}
     col = factory.collection()
     other = factory.collection()

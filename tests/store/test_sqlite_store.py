@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from ragd.errors import Conflict, InvalidInput, NotFound
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.records import Filters, ScoredId, Vector
-from ragd.store.sqlite_store import SqliteStore
+from tests.store.conftest import AnyStore, open_test_store
 
 if TYPE_CHECKING:
     from tests.store.conftest import StoreFactory
@@ -38,7 +38,7 @@ def mix(weights: dict[int, float], dim: int = DIM) -> Vector:
     return normalized
 
 
-def chunks_version(store: SqliteStore, collection_id: str) -> int:
+def chunks_version(store: AnyStore, collection_id: str) -> int:
     with store.engine.connect() as conn:
         return int(
             conn.execute(
@@ -65,27 +65,26 @@ def assert_matches_brute_force(
 # -- schema ---------------------------------------------------------------------------
 
 
-def test_migrate_is_idempotent_and_keeps_data(store: SqliteStore, factory: StoreFactory) -> None:
+def test_migrate_is_idempotent_and_keeps_data(store: AnyStore, factory: StoreFactory) -> None:
     collection = factory.collection("kept")
     factory.ready_doc(collection.id, ["persisted text"])
     store.migrate()
     store.migrate()
     with store.engine.connect() as conn:
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-        tables = set(
-            conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
-        )
+        tables = set(inspect(conn).get_table_names())
     config = Config()
     config.set_main_option("script_location", str(resources.files("ragd") / "migrations"))
     assert versions == [ScriptDirectory.from_config(config).get_current_head()]
-    assert {"collections", "documents", "document_sources", "chunks", "chunks_fts"} <= tables
+    keyword_index = "chunks_fts" if store.dialect == "sqlite" else "keyword_terms"
+    assert {"collections", "documents", "document_sources", "chunks", keyword_index} <= tables
     assert "keys" in tables
     assert store.get_collection(collection.id).chunk_count == 1
     store.check()
 
 
-def test_migrate_on_a_second_store_over_the_same_file(db_url: str, store: SqliteStore) -> None:
-    other = SqliteStore(db_url)
+def test_migrate_on_a_second_store_over_the_same_file(db_url: str, store: AnyStore) -> None:
+    other = open_test_store(db_url)
     try:
         other.migrate()
         other.check()
@@ -100,7 +99,7 @@ def test_migrate_on_a_second_store_over_the_same_file(db_url: str, store: Sqlite
 # -- collections ----------------------------------------------------------------------
 
 
-def test_collection_create_get_list(store: SqliteStore) -> None:
+def test_collection_create_get_list(store: AnyStore) -> None:
     b = store.create_collection(
         name="beta", description="second", embedding_model="m1", embedding_dim=8
     )
@@ -119,14 +118,14 @@ def test_collection_create_get_list(store: SqliteStore) -> None:
     assert [c.name for c in store.list_collections()] == ["alpha", "beta"]
 
 
-def test_collection_duplicate_name_conflicts(store: SqliteStore) -> None:
+def test_collection_duplicate_name_conflicts(store: AnyStore) -> None:
     store.create_collection(name="docs", description="", embedding_model="m", embedding_dim=4)
     with pytest.raises(Conflict):
         store.create_collection(name="docs", description="x", embedding_model="m", embedding_dim=4)
     assert len(store.list_collections()) == 1
 
 
-def test_collection_update_and_rename_conflict(store: SqliteStore) -> None:
+def test_collection_update_and_rename_conflict(store: AnyStore) -> None:
     first = store.create_collection(
         name="one", description="", embedding_model="m", embedding_dim=4
     )
@@ -144,7 +143,7 @@ def test_collection_update_and_rename_conflict(store: SqliteStore) -> None:
     assert store.update_collection(first.id, name="uno", description=None).name == "uno"
 
 
-def test_collection_not_found(store: SqliteStore) -> None:
+def test_collection_not_found(store: AnyStore) -> None:
     with pytest.raises(NotFound):
         store.get_collection("col_missing")
     with pytest.raises(NotFound):
@@ -157,7 +156,7 @@ def test_collection_not_found(store: SqliteStore) -> None:
         store.list_documents("col_missing", status=None, limit=10, cursor=None)
 
 
-def test_collection_counts(store: SqliteStore, factory: StoreFactory) -> None:
+def test_collection_counts(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     other = factory.collection()
     factory.ready_doc(col.id, ["a one", "a two", "a three"])
@@ -173,7 +172,7 @@ def test_collection_counts(store: SqliteStore, factory: StoreFactory) -> None:
 # -- documents ------------------------------------------------------------------------
 
 
-def test_add_document_stores_fields(store: SqliteStore, factory: StoreFactory) -> None:
+def test_add_document_stores_fields(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     new = factory.new_doc(col.id, "body text", title="T", metadata={"k": "v", "n": 3})
     document, created = store.add_document(new)
@@ -186,12 +185,12 @@ def test_add_document_stores_fields(store: SqliteStore, factory: StoreFactory) -
     assert store.get_document(document.id) == document
 
 
-def test_add_document_to_missing_collection(store: SqliteStore, factory: StoreFactory) -> None:
+def test_add_document_to_missing_collection(store: AnyStore, factory: StoreFactory) -> None:
     with pytest.raises(NotFound):
         store.add_document(factory.new_doc("col_missing", "x"))
 
 
-def test_add_document_dedups_by_content_hash(store: SqliteStore, factory: StoreFactory) -> None:
+def test_add_document_dedups_by_content_hash(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     first, created = store.add_document(factory.new_doc(col.id, "same text", title="first"))
     again, created_again = store.add_document(factory.new_doc(col.id, "same text", title="2nd"))
@@ -200,7 +199,7 @@ def test_add_document_dedups_by_content_hash(store: SqliteStore, factory: StoreF
     assert store.get_collection(col.id).document_count == 1
 
 
-def test_add_document_dedups_by_source_hash(store: SqliteStore, factory: StoreFactory) -> None:
+def test_add_document_dedups_by_source_hash(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     first, _ = store.add_document(
         factory.new_doc(col.id, "%PDF bytes", content_hash=None, source_hash="s" * 64)
@@ -215,14 +214,14 @@ def test_add_document_dedups_by_source_hash(store: SqliteStore, factory: StoreFa
     assert created and different.id != first.id
 
 
-def test_no_hashes_never_dedup(store: SqliteStore, factory: StoreFactory) -> None:
+def test_no_hashes_never_dedup(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     a, _ = store.add_document(factory.new_doc(col.id, "x", content_hash=None))
     b, created = store.add_document(factory.new_doc(col.id, "x", content_hash=None))
     assert created and a.id != b.id
 
 
-def test_dedup_is_per_collection(store: SqliteStore, factory: StoreFactory) -> None:
+def test_dedup_is_per_collection(store: AnyStore, factory: StoreFactory) -> None:
     one = factory.collection()
     two = factory.collection()
     a, _ = store.add_document(factory.new_doc(one.id, "shared", source_hash="h" * 64))
@@ -230,14 +229,14 @@ def test_dedup_is_per_collection(store: SqliteStore, factory: StoreFactory) -> N
     assert created and b.id != a.id and b.collection_id == two.id
 
 
-def test_dedup_returns_ready_document(store: SqliteStore, factory: StoreFactory) -> None:
+def test_dedup_returns_ready_document(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     ready = factory.ready_doc(col.id, ["the content"])
     again, created = store.add_document(factory.new_doc(col.id, "the content"))
     assert not created and again.id == ready.id and again.status == "ready"
 
 
-def test_failed_document_does_not_block_reupload(store: SqliteStore, factory: StoreFactory) -> None:
+def test_failed_document_does_not_block_reupload(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     first = factory.add(col.id, "retry me", source_hash="r" * 64)
     job = factory.claim_one(first.id)
@@ -250,7 +249,7 @@ def test_failed_document_does_not_block_reupload(store: SqliteStore, factory: St
     assert not created and third.id == second.id
 
 
-def test_get_document_and_get_documents(store: SqliteStore, factory: StoreFactory) -> None:
+def test_get_document_and_get_documents(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     a = factory.add(col.id, "a")
     b = factory.add(col.id, "b")
@@ -261,7 +260,7 @@ def test_get_document_and_get_documents(store: SqliteStore, factory: StoreFactor
     assert store.get_documents([]) == []
 
 
-def test_list_documents_paginates_newest_first(store: SqliteStore, factory: StoreFactory) -> None:
+def test_list_documents_paginates_newest_first(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     other = factory.collection()
     created = [factory.add(col.id, f"document number {i}").id for i in range(25)]
@@ -284,7 +283,7 @@ def test_list_documents_paginates_newest_first(store: SqliteStore, factory: Stor
 
 
 def test_list_documents_exact_multiple_has_no_empty_page(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     for i in range(20):
@@ -294,7 +293,7 @@ def test_list_documents_exact_multiple_has_no_empty_page(
     assert len(second.items) == 10 and second.next_cursor is None
 
 
-def test_list_documents_status_filter(store: SqliteStore, factory: StoreFactory) -> None:
+def test_list_documents_status_filter(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     ready = {factory.ready_doc(col.id, [f"ready {i}"]).id for i in range(12)}
     queued = {factory.add(col.id, f"queued {i}").id for i in range(3)}
@@ -325,16 +324,14 @@ def test_list_documents_status_filter(store: SqliteStore, factory: StoreFactory)
         base64.urlsafe_b64encode(json.dumps(["2024-01-01T00:00:00+00:00", 5]).encode()).decode(),
     ],
 )
-def test_list_documents_bad_cursor(store: SqliteStore, factory: StoreFactory, cursor: str) -> None:
+def test_list_documents_bad_cursor(store: AnyStore, factory: StoreFactory, cursor: str) -> None:
     col = factory.collection()
     factory.add(col.id, "x")
     with pytest.raises(InvalidInput):
         store.list_documents(col.id, status=None, limit=10, cursor=cursor)
 
 
-def test_list_chunks_in_order_with_document_fields(
-    store: SqliteStore, factory: StoreFactory
-) -> None:
+def test_list_chunks_in_order_with_document_fields(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.ready_doc(
         col.id,
@@ -355,7 +352,7 @@ def test_list_chunks_in_order_with_document_fields(
 
 
 def test_delete_document_removes_chunks_and_fts_rows(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     other = factory.collection()
@@ -391,7 +388,7 @@ def test_delete_document_removes_chunks_and_fts_rows(
     assert store.get_collection(col.id).chunk_count == 1
 
 
-def test_delete_queued_document(store: SqliteStore, factory: StoreFactory) -> None:
+def test_delete_queued_document(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.add(col.id, "queued")
     store.delete_document(doc.id)
@@ -400,7 +397,7 @@ def test_delete_queued_document(store: SqliteStore, factory: StoreFactory) -> No
     assert store.claim_jobs(owner="w", limit=10, lease_s=60) == []
 
 
-def test_delete_collection_cascades(store: SqliteStore, factory: StoreFactory) -> None:
+def test_delete_collection_cascades(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     other = factory.collection()
     factory.ready_doc(col.id, ["otter one", "otter two"])
@@ -436,7 +433,7 @@ def test_delete_collection_cascades(store: SqliteStore, factory: StoreFactory) -
 
 
 def test_keyword_search_finds_body_title_and_heading(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     body = factory.ready_doc(col.id, ["the pelican flies low"])
@@ -455,7 +452,7 @@ def test_keyword_search_finds_body_title_and_heading(
     assert search("albatross") == []
 
 
-def test_keyword_search_ranks_and_scores(store: SqliteStore, factory: StoreFactory) -> None:
+def test_keyword_search_ranks_and_scores(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     factory.ready_doc(col.id, ["heron heron heron heron about herons"])
     factory.ready_doc(col.id, ["one heron among many other words in a long sentence here"])
@@ -466,7 +463,7 @@ def test_keyword_search_ranks_and_scores(store: SqliteStore, factory: StoreFacto
     assert store.get_chunks([hits[0].chunk_id])[hits[0].chunk_id].text.startswith("heron heron")
 
 
-def test_keyword_search_any_term_matches(store: SqliteStore, factory: StoreFactory) -> None:
+def test_keyword_search_any_term_matches(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     a = factory.ready_doc(col.id, ["kestrel sighting"])
     b = factory.ready_doc(col.id, ["osprey nesting"])
@@ -477,7 +474,7 @@ def test_keyword_search_any_term_matches(store: SqliteStore, factory: StoreFacto
     assert set(ids(hits)) == {store.list_chunks(a.id)[0].id, store.list_chunks(b.id)[0].id}
 
 
-def test_keyword_search_stems(store: SqliteStore, factory: StoreFactory) -> None:
+def test_keyword_search_stems(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["the old bridge over the river"])
     plural = factory.ready_doc(col.id, ["many running rivers"])
@@ -495,7 +492,7 @@ def test_keyword_search_stems(store: SqliteStore, factory: StoreFactory) -> None
     ]
 
 
-def test_keyword_search_scoped_to_collections(store: SqliteStore, factory: StoreFactory) -> None:
+def test_keyword_search_scoped_to_collections(store: AnyStore, factory: StoreFactory) -> None:
     one = factory.collection()
     two = factory.collection()
     three = factory.collection()
@@ -541,7 +538,7 @@ FTS_SYNTAX = [
 
 @pytest.mark.parametrize("term", FTS_SYNTAX)
 def test_keyword_search_terms_are_never_syntax(
-    store: SqliteStore, factory: StoreFactory, term: str
+    store: AnyStore, factory: StoreFactory, term: str
 ) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["puffin colony on the cliff"])
@@ -555,7 +552,7 @@ def test_keyword_search_terms_are_never_syntax(
 
 
 def test_keyword_search_with_query_text_through_terms(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["puffin colony on the cliff"])
@@ -574,7 +571,7 @@ def test_keyword_search_with_query_text_through_terms(
 
 
 def test_keyword_search_never_returns_chunks_of_unready_documents(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     ready = factory.ready_doc(col.id, ["gannet dive"])
@@ -589,7 +586,7 @@ def test_keyword_search_never_returns_chunks_of_unready_documents(
 
 
 def test_keyword_and_get_chunks_hide_a_document_being_reprocessed(
-    store: SqliteStore, factory: StoreFactory
+    store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["grebe chunk"])
@@ -670,7 +667,7 @@ FILTER_CASES: list[tuple[Filters, set[str]]] = [
 
 @pytest.mark.parametrize(("filters", "expected"), FILTER_CASES)
 def test_filters_apply_inside_both_legs(
-    store: SqliteStore, factory: StoreFactory, filters: Filters, expected: set[str]
+    store: AnyStore, factory: StoreFactory, filters: Filters, expected: set[str]
 ) -> None:
     col = factory.collection()
     labels = _filter_corpus(factory, col.id)
@@ -681,9 +678,7 @@ def test_filters_apply_inside_both_legs(
     assert {by_id[h.chunk_id] for h in vector} == expected
 
 
-def test_filtered_limit_one_still_finds_the_match(
-    store: SqliteStore, factory: StoreFactory
-) -> None:
+def test_filtered_limit_one_still_finds_the_match(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     labels = _filter_corpus(factory, col.id)
     # Unfiltered, the target is far from the top of either leg.
@@ -699,7 +694,7 @@ def test_filtered_limit_one_still_finds_the_match(
     assert ids(vector) == [labels["target"]]
 
 
-def test_filters_do_not_leak_sql(store: SqliteStore, factory: StoreFactory) -> None:
+def test_filters_do_not_leak_sql(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     factory.ready_doc(col.id, ["kiwi"], metadata={"k": "v"})
     hostile: Filters = {"k') OR 1=1 --": "x", "k": "' OR '1'='1"}
@@ -711,7 +706,7 @@ def test_filters_do_not_leak_sql(store: SqliteStore, factory: StoreFactory) -> N
 # -- vector leg -----------------------------------------------------------------------
 
 
-def test_vector_search_exact_cosine_order(store: SqliteStore, factory: StoreFactory) -> None:
+def test_vector_search_exact_cosine_order(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     vectors = [
         mix({0: 1.0}),
@@ -740,7 +735,7 @@ def test_vector_search_exact_cosine_order(store: SqliteStore, factory: StoreFact
     assert store.vector_search(query, collection_ids=[], filters={}, limit=3) == []
 
 
-def test_vector_search_merges_collections(store: SqliteStore, factory: StoreFactory) -> None:
+def test_vector_search_merges_collections(store: AnyStore, factory: StoreFactory) -> None:
     one = factory.collection()
     two = factory.collection()
     three = factory.collection()
@@ -755,7 +750,7 @@ def test_vector_search_merges_collections(store: SqliteStore, factory: StoreFact
     assert_matches_brute_force(factory, query, [one.id, two.id, three.id], 2)
 
 
-def test_vector_cache_follows_adds_and_deletes(store: SqliteStore, factory: StoreFactory) -> None:
+def test_vector_cache_follows_adds_and_deletes(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     other = factory.collection()
     queries = [basis(0), mix({1: 1.0, 2: 1.0}), mix({3: 1.0, 7: -0.5}), mix({5: 1.0})]
@@ -791,12 +786,12 @@ def test_vector_cache_follows_adds_and_deletes(store: SqliteStore, factory: Stor
 
 
 def test_vector_cache_sees_writes_from_another_store(
-    db_url: str, store: SqliteStore, factory: StoreFactory
+    db_url: str, store: AnyStore, factory: StoreFactory
 ) -> None:
     col = factory.collection()
     factory.ready_doc(col.id, ["mine"], vectors=[basis(0)])
     assert_matches_brute_force(factory, basis(1), [col.id], 5)
-    writer = SqliteStore(db_url)
+    writer = open_test_store(db_url)
     try:
         doc, _ = writer.add_document(factory.new_doc(col.id, "theirs"))
         [job] = writer.claim_jobs(owner="w2", limit=5, lease_s=60)
@@ -813,7 +808,7 @@ def test_vector_cache_sees_writes_from_another_store(
 # -- embedding cache ------------------------------------------------------------------
 
 
-def test_embedding_cache_round_trip(store: SqliteStore) -> None:
+def test_embedding_cache_round_trip(store: AnyStore) -> None:
     rng = np.random.default_rng(7)
     vectors = {f"hash{i:04d}": rng.standard_normal(DIM).astype(np.float32) for i in range(1200)}
     store.cache_embeddings("model-a", vectors)
@@ -826,7 +821,7 @@ def test_embedding_cache_round_trip(store: SqliteStore) -> None:
     assert store.cached_embeddings("model-a", []) == {}
 
 
-def test_embedding_cache_keeps_first_value_and_ignores_empty(store: SqliteStore) -> None:
+def test_embedding_cache_keeps_first_value_and_ignores_empty(store: AnyStore) -> None:
     store.cache_embeddings("m", {"h": basis(0)})
     store.cache_embeddings("m", {"h": basis(1), "g": basis(2)})
     store.cache_embeddings("m", {})
@@ -840,7 +835,7 @@ def test_embedding_cache_keeps_first_value_and_ignores_empty(store: SqliteStore)
 # -- get_chunks -----------------------------------------------------------------------
 
 
-def test_get_chunks_ignores_malformed_ids(store: SqliteStore, factory: StoreFactory) -> None:
+def test_get_chunks_ignores_malformed_ids(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     doc = factory.ready_doc(col.id, ["real chunk"], title="T", metadata={"m": 1})
     real = store.list_chunks(doc.id)[0]
@@ -869,7 +864,7 @@ def test_get_chunks_ignores_malformed_ids(store: SqliteStore, factory: StoreFact
     assert store.get_chunks([]) == {}
 
 
-def test_chunk_ids_are_never_reused(store: SqliteStore, factory: StoreFactory) -> None:
+def test_chunk_ids_are_never_reused(store: AnyStore, factory: StoreFactory) -> None:
     col = factory.collection()
     factory.ready_doc(col.id, ["keep"])
     newest = factory.ready_doc(col.id, ["drop one", "drop two"])

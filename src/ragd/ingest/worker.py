@@ -23,6 +23,7 @@ import structlog
 from ragd.config import Settings
 from ragd.embedding.base import Embedder
 from ragd.errors import (
+    EmbeddingError,
     EmptyDocument,
     FetchError,
     InvalidInput,
@@ -36,7 +37,7 @@ from ragd.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
 from ragd.models import utcnow
 from ragd.store.base import Store
 from ragd.store.jobs import LeaseLost
-from ragd.store.records import Job, JobCompletion, NewChunk, Vector
+from ragd.store.records import Document, Job, JobCompletion, NewChunk, Vector
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,10 @@ PERMANENT_ERRORS = (
     InvalidInput,
     PayloadTooLarge,
 )
-_EMBED_SLICE = 256
+# Documents finished per write transaction: one commit is most of the store cost of a
+# short document, and a bounded batch keeps SQLite's write lock short for the API.
+_COMPLETE_BATCH = 64
+_EMBEDDER_WAIT_S = 120.0
 
 
 class _Stopped(Exception):
@@ -93,19 +97,51 @@ class IngestWorker:
         return total
 
     def run_once(self) -> int:
+        """One cycle: claim, prepare, embed, store; returns how many documents it handled.
+
+        It keeps claiming ``worker_claim_batch`` documents at a time until it holds
+        ``worker_embed_batch`` texts to embed (or the queue is empty): on CPU the model is
+        the bottleneck, and it runs fastest on big batches, which short documents only
+        make when many of them are embedded together.
+        """
         if not self._orphans_checked:
             self._recover_orphans()
-        jobs = self.store.claim_jobs(
-            owner=self.owner,
-            limit=self.settings.worker_claim_batch,
-            lease_s=self.settings.worker_lease_s,
-        )
-        if not jobs:
-            return 0
-        prepared = [p for p in (self._prepare(job) for job in jobs) if p is not None]
+        handled, prepared = self._claim_and_prepare()
         if prepared:
             self._embed_and_store(prepared)
-        return len(jobs)
+        return handled
+
+    def _claim_and_prepare(self) -> tuple[int, list[PreparedDocument]]:
+        batch, wanted = self.settings.worker_claim_batch, self.settings.worker_embed_batch
+        prepared: list[PreparedDocument] = []
+        held: list[str] = []
+        handled = texts = 0
+        lease_checked = time.monotonic()
+        while not self._stop.is_set():
+            jobs = self.store.claim_jobs(
+                owner=self.owner, limit=batch, lease_s=self.settings.worker_lease_s
+            )
+            handled += len(jobs)
+            held.extend(job.document_id for job in jobs)
+            for job in jobs:
+                if self._stop.is_set():
+                    return handled, []  # ``run`` hands back what was claimed
+                doc = self._prepare(job)
+                if doc is not None:
+                    prepared.append(doc)
+                    texts += len(doc.embed_texts)
+                # A slow fetch or parse must not let the earlier claims' leases lapse.
+                if time.monotonic() - lease_checked > self.settings.worker_lease_s / 3:
+                    self._extend(held)
+                    lease_checked = time.monotonic()
+            if len(jobs) < batch or texts >= wanted:
+                break
+        return handled, prepared
+
+    def _extend(self, document_ids: Sequence[str]) -> None:
+        self.store.extend_leases(
+            owner=self.owner, document_ids=document_ids, lease_s=self.settings.worker_lease_s
+        )
 
     def _recover_orphans(self) -> None:
         """Requeue what a crashed worker on this machine left half-done."""
@@ -134,13 +170,25 @@ class IngestWorker:
             for doc in prepared:
                 self._fail_with(doc.job, exc)
             return
-        for doc in prepared:
+        completions = [self._completion(doc, vectors) for doc in prepared]
+        for start in range(0, len(prepared), _COMPLETE_BATCH):
+            part = completions[start : start + _COMPLETE_BATCH]
+            docs = prepared[start : start + _COMPLETE_BATCH]
             try:
-                self._complete(doc, vectors)
-            except LeaseLost:
-                log.warning("lease lost; result discarded", document_id=doc.job.document_id)
-            except Exception as exc:
-                self._fail_with(doc.job, exc)
+                with INGEST_STAGE_DURATION.labels(stage="store").time():
+                    results = self.store.complete_jobs(part)
+            except Exception:
+                # One bad document rolled the batch back: store them one by one so only
+                # that one fails.
+                log.warning("batch completion failed; storing one by one", documents=len(part))
+                for doc, completion in zip(docs, part, strict=True):
+                    self._complete_one(doc, completion)
+                continue
+            for doc, document in zip(docs, results, strict=True):
+                if document is None:
+                    log.warning("lease lost; result discarded", document_id=doc.job.document_id)
+                else:
+                    self._completed(document)
 
     def _embed_all(self, prepared: Sequence[PreparedDocument]) -> dict[str, Vector]:
         """Vectors for every chunk, from the cache where possible, the rest in batches."""
@@ -156,21 +204,19 @@ class IngestWorker:
         ids = [doc.job.document_id for doc in prepared]
         lease_checked = time.monotonic()
         fresh: dict[str, Vector] = {}
-        for start in range(0, len(texts), _EMBED_SLICE):
+        for start, end in _slices(len(texts), self.settings.worker_embed_batch):
             if self._stop.is_set():
                 raise _Stopped
-            matrix = self.embedder.embed_documents(texts[start : start + _EMBED_SLICE])
-            fresh.update(zip(hashes[start : start + _EMBED_SLICE], matrix, strict=True))
+            matrix = self.embedder.embed_documents(texts[start:end])
+            fresh.update(zip(hashes[start:end], matrix, strict=True))
             if time.monotonic() - lease_checked > self.settings.worker_lease_s / 3:
-                self.store.extend_leases(
-                    owner=self.owner, document_ids=ids, lease_s=self.settings.worker_lease_s
-                )
+                self._extend(ids)
                 lease_checked = time.monotonic()
         self.store.cache_embeddings(model, fresh)
         vectors.update(fresh)
         return vectors
 
-    def _complete(self, doc: PreparedDocument, vectors: dict[str, Vector]) -> None:
+    def _completion(self, doc: PreparedDocument, vectors: dict[str, Vector]) -> JobCompletion:
         chunks = [
             NewChunk(
                 ordinal=chunk.ordinal,
@@ -184,18 +230,28 @@ class IngestWorker:
             )
             for chunk, h in zip(doc.chunks, doc.text_hashes, strict=True)
         ]
-        with INGEST_STAGE_DURATION.labels(stage="store").time():
-            document = self.store.complete_job(
-                JobCompletion(
-                    document_id=doc.job.document_id,
-                    lease_owner=self.owner,
-                    title=doc.parsed.title,
-                    mime_type=doc.parsed.mime_type,
-                    content_hash=doc.content_hash,
-                    chunks=chunks,
-                )
-            )
-        INGEST_DOCUMENTS.labels(outcome="ready").inc()
+        return JobCompletion(
+            document_id=doc.job.document_id,
+            lease_owner=self.owner,
+            title=doc.parsed.title,
+            mime_type=doc.parsed.mime_type,
+            content_hash=doc.content_hash,
+            chunks=chunks,
+        )
+
+    def _complete_one(self, doc: PreparedDocument, completion: JobCompletion) -> None:
+        try:
+            with INGEST_STAGE_DURATION.labels(stage="store").time():
+                document = self.store.complete_job(completion)
+        except LeaseLost:
+            log.warning("lease lost; result discarded", document_id=doc.job.document_id)
+        except Exception as exc:
+            self._fail_with(doc.job, exc)
+        else:
+            self._completed(document)
+
+    def _completed(self, document: Document) -> None:
+        INGEST_DOCUMENTS.labels(outcome="ready" if document.status == "ready" else "failed").inc()
         log.info(
             "document processed",
             document_id=document.id,
@@ -232,6 +288,31 @@ class IngestWorker:
         return float(base * (0.5 + random.random()))  # full jitter spreads retries of a burst
 
 
+def _wait_for_embedder(embedder: Embedder, stop: threading.Event, timeout_s: float) -> None:
+    """Claim nothing until the model can embed: documents claimed during a model load of
+    several seconds would sit on leases that another, ready worker could be using. After
+    ``timeout_s`` the workers start anyway, and an embedder that stays broken fails their
+    documents through the usual retries, with its error on each."""
+    embedder.start_loading()
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            embedder.check()
+        except EmbeddingError:
+            stop.wait(0.1)
+        else:
+            return
+
+
+def _slices(total: int, size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of about ``size``: a remainder under half a slice joins the
+    one before it, since a model call of a few texts costs nearly as much as a full one."""
+    bounds = [(start, min(start + size, total)) for start in range(0, total, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < size / 2:
+        bounds[-2:] = [(bounds[-2][0], total)]
+    return bounds
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return True  # not ours to judge; the lease will expire
@@ -242,3 +323,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_pool(workers: Sequence[IngestWorker], stop: threading.Event, *, grace_s: float) -> int:
+    """Run ``workers`` in threads until ``stop`` is set; returns how many overran the grace.
+
+    Threads, not processes: they share one store and one loaded model, and the model
+    already uses every core while it encodes (it lets one call in at a time), so what a
+    second thread buys is parsing, chunking and storing the next batch while another
+    thread embeds. On ``stop`` every worker stops claiming, stops at its next embedding
+    slice and hands its documents back; one still busy after ``grace_s`` (a long parse or
+    fetch) has its documents handed back from here, and its late result is discarded
+    because the lease is gone.
+    """
+    if workers:
+        _wait_for_embedder(workers[0].embedder, stop, _EMBEDDER_WAIT_S)
+    threads = [
+        threading.Thread(target=w.run, args=(stop,), name=f"ragd-worker-{i}", daemon=True)
+        for i, w in enumerate(workers)
+    ]
+    log.info("worker pool started", concurrency=len(workers), pid=os.getpid())
+    for thread in threads:
+        thread.start()
+    # Wake now and then: a thread that died would otherwise go unnoticed until stop.
+    while not stop.wait(1.0):
+        if not any(thread.is_alive() for thread in threads):
+            log.error("every ingestion worker thread exited; stopping")
+            stop.set()
+    deadline = time.monotonic() + grace_s
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.1))
+    late = 0
+    for worker, thread in zip(workers, threads, strict=True):
+        if thread.is_alive():
+            late += 1
+            released = worker.store.release_jobs(owner=worker.owner)
+            log.warning(
+                "ingestion worker did not stop in time", owner=worker.owner, released=released
+            )
+    log.info("worker pool stopped", concurrency=len(workers), late=late)
+    return late

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +64,26 @@ def convex_fusion(
     return [ScoredId(chunk_id, score) for chunk_id, score in ranked]
 
 
+@runtime_checkable
+class HybridStore(Protocol):
+    """A store that runs the whole ranking below in the database, in one round trip
+    (PostgreSQL); it must rank exactly as :meth:`HybridRanker.rank` does."""
+
+    def hybrid_search(
+        self,
+        terms: Sequence[str],
+        vector: Vector,
+        *,
+        collection_ids: Sequence[str],
+        filters: Filters,
+        depth: int,
+        limit: int,
+        keyword_weight: float,
+        feedback_docs: int,
+        feedback_weight: float,
+    ) -> list[ScoredId]: ...
+
+
 class HybridRanker:
     """Runs both legs for one query and fuses them (with one feedback round)."""
 
@@ -76,6 +96,18 @@ class HybridRanker:
         self, query: str, *, collection_ids: list[str], filters: Filters, top_k: int
     ) -> list[ScoredId]:
         depth = max(top_k * 5, self.params.min_depth)
+        if isinstance(self.store, HybridStore) and self.params.fusion == "convex":
+            return self.store.hybrid_search(
+                keyword_terms(query),
+                self.embedder.embed_query(query),
+                collection_ids=collection_ids,
+                filters=filters,
+                depth=depth,
+                limit=top_k,
+                keyword_weight=self.params.keyword_weight,
+                feedback_docs=self.params.feedback_docs,
+                feedback_weight=self.params.feedback_weight,
+            )
         keyword = self.store.keyword_search(
             keyword_terms(query), collection_ids=collection_ids, filters=filters, limit=depth
         )

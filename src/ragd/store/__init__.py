@@ -14,8 +14,13 @@ def open_store(settings: Settings) -> Store:
         from ragd.store.sqlite_store import SqliteStore
 
         return SqliteStore(url)
+    if url.startswith(("postgresql", "postgres:")):
+        from ragd.store.postgres_store import PostgresStore
+
+        return PostgresStore(url, settings)
     raise InvalidInput(
-        f"RAGD_DATABASE_URL: unsupported database {url.split(':', 1)[0]!r}; use sqlite"
+        f"RAGD_DATABASE_URL: unsupported database {url.split(':', 1)[0]!r}; "
+        "use sqlite:///path or postgresql+psycopg://user:password@host/db"
     )
 
 

@@ -83,8 +83,13 @@ class SqlStore:
         config = Config()
         config.set_main_option("script_location", script_location)
         with self.engine.begin() as conn:
+            self._lock_migrations(conn)
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    def _lock_migrations(self, conn: Connection) -> None:
+        """Keep concurrent ``migrate`` calls (replicas starting together) apart; SQLite's
+        own write lock does that already."""
 
     def check(self) -> None:
         with self._read() as conn:

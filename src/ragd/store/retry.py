@@ -1,0 +1,107 @@
+"""Retries for a server database: transient failures are retried with backoff and jitter
+until a deadline, then surface as :class:`DatabaseUnavailable` (HTTP 503).
+
+A transient failure is one a second attempt can cure: a dropped or refused connection (the
+server restarting, a failover), a serialization failure or a deadlock. Every store call is
+one or a few short transactions that are safe to run again: writes either check what is
+there first (duplicates, lease owners) or are idempotent.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from ragd.errors import Unavailable
+
+log = structlog.get_logger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# SQLSTATE classes and codes worth another attempt: connection exceptions (08...),
+# serialization failure, deadlock, and the server shutting down or starting up.
+_TRANSIENT_CODES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database could not be reached, or kept failing, until the retry deadline."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:
+        # psycopg raises OperationalError without a SQLSTATE when it cannot connect.
+        return isinstance(exc, OperationalError)
+    return sqlstate in _TRANSIENT_CODES or sqlstate.startswith("08")
+
+
+class RetryPolicy:
+    """Wraps store methods; nested calls (a method calling another) retry only once, at
+    the outermost level, so the deadline bounds the whole call."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.deadline_s = deadline_s
+        self._depth = threading.local()
+
+    def wrap(self, method: F) -> F:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if getattr(self._depth, "active", False):
+                return method(*args, **kwargs)
+            self._depth.active = True
+            try:
+                return self._run(method, args, kwargs)
+            finally:
+                self._depth.active = False
+
+        return call  # type: ignore[return-value]
+
+    def _run(self, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.1),
+            stop=stop_after_delay(self.deadline_s),
+            before_sleep=_log_retry,
+        )
+        try:
+            return retrying(method, *args, **kwargs)
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            raise DatabaseUnavailable("the database is unavailable; try again shortly") from cause
+        except DBAPIError as exc:
+            if is_transient(exc):  # a deadline of 0 gives up at the first failure
+                raise DatabaseUnavailable("the database is unavailable; try again shortly") from exc
+            if getattr(exc.orig, "sqlstate", None) == "57014":
+                raise DatabaseUnavailable("the database took too long to answer") from exc
+            raise
+
+
+def _log_retry(state: Any) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "database call failed; retrying",
+        attempt=state.attempt_number,
+        error_type=type(error).__name__,
+    )
+
+
+__all__ = ["DatabaseUnavailable", "RetryPolicy", "is_transient"]

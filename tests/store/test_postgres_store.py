@@ -1,0 +1,224 @@
+"""What only PostgreSQL has: concurrent migrations under an advisory lock, the HNSW path
+of the vector leg (with a selective filter), BM25 statistics, transient-error retries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from ragd.config import load_settings
+from ragd.errors import Unavailable
+from ragd.retrieval.hybrid import HybridParams, HybridRanker, HybridStore
+from ragd.store.postgres_store import PostgresStore, postgres_engine_url
+from ragd.store.records import Filters, Vector
+from ragd.store.retry import RetryPolicy, is_transient
+from tests.databases import PostgresForTests
+from tests.store.conftest import AnyStore, StoreFactory, seeded_vector, unit
+
+
+def test_replicas_migrating_together_do_not_race(
+    postgres: PostgresForTests, tmp_path: Path
+) -> None:
+    url = postgres.new_database(migrated=False)
+    env = {**os.environ, "RAGD_DATABASE_URL": url, "RAGD_DATA_DIR": str(tmp_path)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ragd", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    store = PostgresStore(url, load_settings(database_url=url))
+    try:
+        with store.engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert len(versions) == 1
+    finally:
+        store.close()
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def hnsw_store(postgres: PostgresForTests) -> PostgresStore:
+    """A store that always takes the HNSW path (no exact search below a threshold)."""
+    url = postgres.new_database()
+    return PostgresStore(url, load_settings(database_url=url, vector_exact_below=0))
+
+
+def test_hnsw_path_keeps_recall_under_a_selective_filter(hnsw_store: PostgresStore) -> None:
+    factory = StoreFactory(hnsw_store)
+    col = factory.collection()
+    rng = np.random.default_rng(7)
+    for i in range(200):
+        vectors = [unit(rng.standard_normal(8)) for _ in range(3)]
+        factory.ready_doc(
+            col.id,
+            [f"doc {i} part {j}" for j in range(3)],
+            vectors=vectors,
+            metadata={"tenant": "rare" if i % 25 == 0 else "common"},
+        )
+    query = unit(rng.standard_normal(8))
+    # Unfiltered: the index path agrees with exact search.
+    found = hnsw_store.vector_search(query, collection_ids=[col.id], filters={}, limit=10)
+    exact = [cid for cid, _ in factory.brute_force(query, [col.id], 10)]
+    assert len({h.chunk_id for h in found} & set(exact)) >= 9
+    # Selective (8 of 200 documents): iterative scans still fill the result.
+    rare = hnsw_store.vector_search(
+        query, collection_ids=[col.id], filters={"tenant": "rare"}, limit=10
+    )
+    assert len(rare) == 10
+    rare_chunks = {
+        c.id
+        for doc in hnsw_store.list_documents(col.id, status="ready", limit=500, cursor=None).items
+        if doc.metadata.get("tenant") == "rare"
+        for c in hnsw_store.list_chunks(doc.id)
+    }
+    assert {h.chunk_id for h in rare} <= rare_chunks
+    scores = [h.score for h in rare]
+    assert scores == sorted(scores, reverse=True)
+    hnsw_store.close()
+
+
+def test_exact_and_index_paths_agree(postgres: PostgresForTests) -> None:
+    url = postgres.new_database()
+    exact_store = PostgresStore(url, load_settings(database_url=url))
+    index_store = PostgresStore(url, load_settings(database_url=url, vector_exact_below=0))
+    try:
+        factory = StoreFactory(exact_store)
+        col = factory.collection()
+        for i in range(30):
+            factory.ready_doc(col.id, [f"text {i}"], vectors=[seeded_vector(f"v{i}")])
+        query = seeded_vector("query")
+        one = exact_store.vector_search(query, collection_ids=[col.id], filters={}, limit=5)
+        two = index_store.vector_search(query, collection_ids=[col.id], filters={}, limit=5)
+        assert [h.chunk_id for h in one] == [h.chunk_id for h in two]
+        assert [round(h.score, 5) for h in one] == [round(h.score, 5) for h in two]
+    finally:
+        exact_store.close()
+        index_store.close()
+
+
+def test_bm25_prefers_rare_terms(store: AnyStore, factory: StoreFactory) -> None:
+    col = factory.collection()
+    common = [factory.ready_doc(col.id, [f"common words number {i}"]) for i in range(20)]
+    rare = factory.ready_doc(col.id, ["common zeppelin"])
+    hits = store.keyword_search(
+        ["common", "zeppelin"], collection_ids=[col.id], filters={}, limit=5
+    )
+    assert hits[0].chunk_id == store.list_chunks(rare.id)[0].id
+    assert len(common) == 20
+    # Statistics follow deletes.
+    store.delete_document(rare.id)
+    if store.dialect != "postgresql":
+        return
+    with store.engine.connect() as conn:
+        zeppelin = conn.execute(
+            text("SELECT df FROM keyword_terms WHERE lexeme = 'zeppelin'")
+        ).all()
+        stats = conn.execute(
+            text("SELECT chunks FROM keyword_stats WHERE collection_id = :c"), {"c": col.id}
+        ).scalar_one()
+    assert zeppelin == []
+    assert stats == 20
+
+
+def test_transient_errors_are_retried_until_the_deadline() -> None:
+    calls = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return "ok"
+
+    assert RetryPolicy(deadline_s=5).wrap(flaky)() == "ok"
+    assert len(calls) == 3
+
+    def down() -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    with pytest.raises(Unavailable):
+        RetryPolicy(deadline_s=0.2).wrap(down)()
+    assert is_transient(OperationalError("x", {}, Exception("gone")))
+    assert not is_transient(ValueError("not a database error"))
+
+
+def test_postgres_urls_use_psycopg() -> None:
+    assert postgres_engine_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert postgres_engine_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert postgres_engine_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+class _LegsOnly:
+    """The same store seen through its two legs only, so the ranker fuses in Python."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name == "hybrid_search":
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+
+class _SeededEmbedder:
+    model_name = "test-model"
+    dimension = 8
+
+    def embed_query(self, text: str) -> Vector:
+        return seeded_vector(text)
+
+
+@pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact", "hnsw"])
+def test_one_statement_hybrid_ranks_as_the_python_fusion(
+    postgres: PostgresForTests, exact_below: int
+) -> None:
+    url = postgres.new_database()
+    store = PostgresStore(url, load_settings(database_url=url, vector_exact_below=exact_below))
+    try:
+        factory = StoreFactory(store)
+        col = factory.collection()
+        words = [
+            "alpha",
+            "beta",
+            "gamma",
+            "delta",
+            "epsilon",
+            "zeta",
+            "eta",
+            "theta",
+            "iota",
+            "kappa",
+            "lambda",
+            "mu",
+        ]
+        rng = np.random.default_rng(1)
+        for i in range(60):
+            texts = [" ".join(rng.choice(words, 6)) for _ in range(2)]
+            factory.ready_doc(col.id, texts, metadata={"k": i % 3})
+        assert isinstance(store, HybridStore)
+        embedder: Any = _SeededEmbedder()
+        in_sql = HybridRanker(store, embedder, HybridParams())
+        in_python = HybridRanker(cast(Any, _LegsOnly(store)), embedder, HybridParams())
+        for query in ["alpha beta", "kappa", "zzz unknown", "mu theta iota"]:
+            cases: list[Filters] = [{}, {"k": 1}]
+            for filters in cases:
+                one = in_sql.rank(query, collection_ids=[col.id], filters=filters, top_k=10)
+                two = in_python.rank(query, collection_ids=[col.id], filters=filters, top_k=10)
+                assert [h.chunk_id for h in one] == [h.chunk_id for h in two[:10]]
+                for a, b in zip(one, two, strict=False):
+                    assert a.score == pytest.approx(b.score, abs=1e-6)
+    finally:
+        store.close()
