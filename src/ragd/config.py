@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, le=10_000)
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
+    hybrid_final_keyword_weight: float = Field(0.05, ge=0, le=1)
     hybrid_feedback_docs: int = Field(5, ge=0, le=50)
     hybrid_feedback_weight: float = Field(1.0, ge=0, le=10)
 

@@ -33,6 +33,10 @@ Fusion = Literal["convex", "rrf"]
 @dataclass(frozen=True)
 class HybridParams:
     keyword_weight: float = 0.3
+    # The keyword weight after the feedback round. The first pass (0.3) lets keyword
+    # evidence choose the feedback chunks; the final pass then mostly trusts the fed-back
+    # vector leg, so a strong embedder is not overruled by BM25 (docs/performance.md).
+    final_keyword_weight: float = 0.05
     feedback_docs: int = 5
     feedback_weight: float = 1.0
     fusion: Fusion = "convex"
@@ -79,6 +83,7 @@ class HybridStore(Protocol):
         depth: int,
         limit: int,
         keyword_weight: float,
+        final_keyword_weight: float,
         feedback_docs: int,
         feedback_weight: float,
     ) -> list[ScoredId]: ...
@@ -105,6 +110,7 @@ class HybridRanker:
                 depth=depth,
                 limit=top_k,
                 keyword_weight=self.params.keyword_weight,
+                final_keyword_weight=self.params.final_keyword_weight,
                 feedback_docs=self.params.feedback_docs,
                 feedback_weight=self.params.feedback_weight,
             )
@@ -115,19 +121,21 @@ class HybridRanker:
         vector = self.store.vector_search(
             query_vector, collection_ids=collection_ids, filters=filters, limit=depth
         )
-        fused = self._fuse(keyword, vector)
+        fused = self._fuse(keyword, vector, self.params.keyword_weight)
         feedback = self._feedback_vector(query_vector, fused)
         if feedback is None:
             return fused
         vector = self.store.vector_search(
             feedback, collection_ids=collection_ids, filters=filters, limit=depth
         )
-        return self._fuse(keyword, vector)
+        return self._fuse(keyword, vector, self.params.final_keyword_weight)
 
-    def _fuse(self, keyword: list[ScoredId], vector: list[ScoredId]) -> list[ScoredId]:
+    def _fuse(
+        self, keyword: list[ScoredId], vector: list[ScoredId], keyword_weight: float
+    ) -> list[ScoredId]:
         if self.params.fusion == "rrf":
             return reciprocal_rank_fusion([keyword, vector], k=self.params.rrf_k)
-        return convex_fusion(keyword, vector, keyword_weight=self.params.keyword_weight)
+        return convex_fusion(keyword, vector, keyword_weight=keyword_weight)
 
     def _feedback_vector(self, query_vector: Vector, fused: list[ScoredId]) -> Vector | None:
         """Rocchio: the query moved toward the mean of the best first-pass chunks."""

@@ -60,6 +60,7 @@ class SearchService:
             embedder,
             HybridParams(
                 keyword_weight=settings.hybrid_keyword_weight,
+                final_keyword_weight=settings.hybrid_final_keyword_weight,
                 feedback_docs=settings.hybrid_feedback_docs,
                 feedback_weight=settings.hybrid_feedback_weight,
                 fusion=settings.hybrid_fusion,

@@ -181,10 +181,11 @@ def _normalized_cte(name: str, source: str) -> str:
 )"""
 
 
-def _fused_cte(name: str, keyword: str, vector: str) -> str:
+def _fused_cte(name: str, keyword: str, vector: str, weight: str = ":keyword_weight") -> str:
+    """``w·kw + (1−w)·vec`` over normalized scores, ``weight`` a SQL expression."""
     return f"""{name} AS (
   SELECT coalesce(k.id, v.id) AS id,
-         :keyword_weight * coalesce(k.s, 0) + (1 - :keyword_weight) * coalesce(v.s, 0) AS score
+         ({weight}) * coalesce(k.s, 0) + (1 - ({weight})) * coalesce(v.s, 0) AS score
   FROM {keyword} AS k FULL JOIN {vector} AS v ON k.id = v.id
 )"""
 
@@ -242,6 +243,7 @@ def hybrid_sql(
     depth: int,
     limit: int,
     keyword_weight: float,
+    final_keyword_weight: float,
     feedback_docs: int,
     feedback_weight: float,
     exact_below: int,
@@ -255,6 +257,7 @@ def hybrid_sql(
         "depth": depth,
         "limit": limit,
         "keyword_weight": keyword_weight,
+        "final_keyword_weight": final_keyword_weight,
         "feedback_docs": feedback_docs,
         "feedback_weight": feedback_weight,
     }
@@ -282,7 +285,14 @@ def hybrid_sql(
   SELECT id, score FROM vec WHERE {feedback_target} IS NULL
 )""",
         _normalized_cte("vec_final_n", "vec_final"),
-        _fused_cte("fused", "kw_n", "vec_final_n"),
+        # Without feedback the answer is the first pass, as in Python.
+        _fused_cte(
+            "fused",
+            "kw_n",
+            "vec_final_n",
+            f"CASE WHEN {feedback_target} IS NULL THEN :keyword_weight "
+            "ELSE :final_keyword_weight END",
+        ),
     ]
     sql = (
         "WITH " + ",\n".join(ctes) + f"\nSELECT id, score FROM fused "

@@ -178,6 +178,7 @@ class PostgresStore(KeysStore, JobsStore, ChatStore):
         depth: int,
         limit: int,
         keyword_weight: float,
+        final_keyword_weight: float,
         feedback_docs: int,
         feedback_weight: float,
     ) -> list[ScoredId]:
@@ -194,6 +195,7 @@ class PostgresStore(KeysStore, JobsStore, ChatStore):
             depth=depth,
             limit=limit,
             keyword_weight=keyword_weight,
+            final_keyword_weight=final_keyword_weight,
             feedback_docs=feedback_docs,
             feedback_weight=feedback_weight,
             exact_below=self.exact_below,
