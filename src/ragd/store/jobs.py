@@ -250,18 +250,7 @@ class JobsStore(SqlStore):
         when the text could not be known at upload, as with PDFs) fails instead."""
         duplicate_of = self._duplicate_of(conn, row, completion.content_hash)
         if duplicate_of is not None:
-            conn.execute(
-                update(documents)
-                .where(documents.c.id == completion.document_id)
-                .values(
-                    status="failed",
-                    error=f"duplicate content: same as document {duplicate_of}",
-                    content_hash=completion.content_hash,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                )
-            )
+            self._mark_duplicate(conn, completion, duplicate_of, now)
             return False
         self._swap_chunks(conn, row, completion)
         conn.execute(
