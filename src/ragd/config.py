@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # Vector search on PostgreSQL: HNSW candidate list size, and below how many chunks
     # in scope (collections and filters) the search is exact instead of by the index.
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
-    vector_exact_below: int = Field(20_000, ge=0, le=10_000_000)
+    vector_exact_below: int = Field(10_000, ge=0, le=10_000_000)
 
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."

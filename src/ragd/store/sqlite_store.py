@@ -158,10 +158,12 @@ class SqliteStore(KeysStore, JobsStore, ChatStore):
     def _allowed_mask(
         self, collection_id: str, ids: IdArray, filters: Filters
     ) -> npt.NDArray[np.bool_]:
+        # Driven from the documents (fewer rows than chunks, and the filter is on them),
+        # then their chunks by the (document_id, ordinal) index.
         params: dict[str, Any] = {"collection_id": collection_id}
         sql = (
-            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "  # noqa: S608
-            f"WHERE c.collection_id = :collection_id{_filter_sql(filters, params)}"
+            "SELECT c.id FROM documents d CROSS JOIN chunks c ON c.document_id = d.id "  # noqa: S608
+            f"WHERE d.collection_id = :collection_id{_filter_sql(filters, params)}"
         )
         with self._read() as conn:
             allowed = np.fromiter(conn.execute(text(sql), params).scalars(), dtype=np.int64)
