@@ -58,3 +58,32 @@ def test_llm_failure_mid_stream_is_an_api_error(sdk: openai.OpenAI, llm: FakeOpe
     with pytest.raises(openai.APIError, match="LLM request failed") as raised:
         list(stream)
     assert SECRET not in str(raised.value.body)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_system_messages_reach_the_llm_below_the_grounding_rules(
+    sdk: openai.OpenAI, llm: FakeOpenAI, stream: bool
+) -> None:
+    llm.reply("Completed in 1894 [1].")
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Answer like a pirate."},
+        *QUESTION,
+    ]
+    if stream:
+        list(sdk.chat.completions.create(model="ragd", messages=messages, stream=True))
+    else:
+        sdk.chat.completions.create(model="ragd", messages=messages)
+    (request,) = llm.chat_requests
+    system, user = request.json["messages"]
+    rules = system["content"].index("Never invent a source number")
+    fenced = system["content"].index("<instructions>\nAnswer like a pirate.\n</instructions>")
+    assert rules < fenced
+    assert "pirate" not in user["content"]
+
+
+def test_without_system_messages_only_the_grounding_rules(
+    sdk: openai.OpenAI, llm: FakeOpenAI
+) -> None:
+    llm.reply("Completed in 1894 [1].")
+    sdk.chat.completions.create(model="ragd", messages=QUESTION)
+    assert "<instructions>" not in llm.chat_requests[0].json["messages"][0]["content"]

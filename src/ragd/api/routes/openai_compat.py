@@ -81,17 +81,23 @@ def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     collections = _collections(container, body.model, key.collection_ids)
     question = _question(container, body.messages)
+    instructions = _instructions(body.messages)
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     prompt_tokens = sum(_tokens(m.text()) for m in body.messages)
     if body.stream:
         events = container.answers.stream(
-            question, collections=collections, allowed=key.collection_ids
+            question,
+            collections=collections,
+            allowed=key.collection_ids,
+            instructions=instructions,
         )
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = _Chunks(completion_id, created, body.model, prompt_tokens, include_usage)
         return event_stream(errors_as_event(chunks.render(events), _error_chunk))
-    result = container.answers.ask(question, collections=collections, allowed=key.collection_ids)
+    result = container.answers.ask(
+        question, collections=collections, allowed=key.collection_ids, instructions=instructions
+    )
     text = result.answer + sources_text(result.citations)
     completion_tokens = _tokens(text)
     return ChatCompletion(
@@ -188,10 +194,17 @@ def _collections(container: Container, model: str, allowed: Allowed) -> list[str
         raise NotFound(f"model {model!r} not found; GET /v1/models lists the models") from None
 
 
+def _instructions(messages: Sequence[ChatMessageIn]) -> str | None:
+    """System (and ``developer``) messages, as a chat session's ``system_prompt`` is used:
+    handed to the LLM after ragd's grounding rules, which they cannot override."""
+    texts = [m.text().strip() for m in messages if m.role in ("system", "developer")]
+    joined = "\n\n".join(t for t in texts if t)
+    return joined or None
+
+
 def _question(container: Container, messages: Sequence[ChatMessageIn]) -> str:
     """The last user message, rewritten to stand alone using the earlier turns (by the
-    LLM when one is configured). System messages are not used: ragd grounds answers in
-    its passages."""
+    LLM when one is configured). System messages are instructions, not turns."""
     turns = [Turn(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
     while turns and turns[-1].role != "user":
         turns.pop()
