@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 PROBLEM = "application/problem+json"
@@ -172,3 +173,24 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     unsafe = client.get("/livez", headers={"x-request-id": "bad id\twith spaces"})
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
     assert len(unsafe.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_422_and_store_nothing(client: TestClient, number: str) -> None:
+    """Python's JSON reader takes NaN and Infinity; JSON, JSONB and the filters do not."""
+    cid = client.post("/v1/collections", json={"name": "finite"}).json()["id"]
+    headers = {"content-type": "application/json"}
+    created = client.post(
+        f"/v1/collections/{cid}/documents",
+        content=f'{{"text": "hello", "metadata": {{"k": {number}}}}}',
+        headers=headers,
+    )
+    assert created.status_code == 422, created.text
+    assert created.headers["content-type"].startswith("application/problem+json")
+    assert "finite" in created.json()["detail"]
+    assert client.get(f"/v1/collections/{cid}/documents").json()["documents"] == []
+    searched = client.post(
+        "/v1/search", content=f'{{"query": "x", "filters": {{"k": {number}}}}}', headers=headers
+    )
+    assert searched.status_code == 422, searched.text
+    assert "finite" in searched.json()["detail"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from typing import Any
@@ -44,6 +45,9 @@ def validate_metadata(metadata: Any, max_bytes: int = METADATA_MAX_BYTES) -> dic
             )
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"metadata value of {key!r} must be a string, number or boolean")
+        if isinstance(value, float) and not math.isfinite(value):
+            # Python's JSON reader accepts NaN and Infinity; JSON (and JSONB) do not.
+            raise InvalidInput(f"metadata value of {key!r} must be a finite number")
     if len(json.dumps(metadata).encode()) > max_bytes:
         raise InvalidInput(f"metadata must be at most {max_bytes} bytes as JSON")
     return dict(metadata)

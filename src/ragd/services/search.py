@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +87,9 @@ class SearchService:
             raise InvalidInput(f"top_k must be between 1 and {self.settings.max_top_k}")
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
+        for key, value in (filters or {}).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidInput(f"filter value of {key!r} must be a finite number")
         scope = [c.id for c in self._scope(collections, mode, allowed)]
         if not scope:
             return []
