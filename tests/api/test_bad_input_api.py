@@ -194,3 +194,23 @@ def test_non_finite_numbers_are_422_and_store_nothing(client: TestClient, number
     )
     assert searched.status_code == 422, searched.text
     assert "finite" in searched.json()["detail"]
+
+
+def test_nul_characters_in_json_are_422_everywhere(client: TestClient) -> None:
+    """U+0000 cannot be stored by PostgreSQL; it is refused on every database alike."""
+    cid = client.post("/v1/collections", json={"name": "nul"}).json()["id"]
+    cases = [
+        (f"/v1/collections/{cid}/documents", {"text": "hello", "metadata": {"k": "a\u0000"}}),
+        (f"/v1/collections/{cid}/documents", {"text": "hel\u0000lo", "title": "t"}),
+        ("/v1/search", {"query": "x", "filters": {"k": "a\u0000"}}),
+        ("/v1/collections", {"name": "other", "description": "d\u0000"}),
+        ("/v1/chat/sessions", {"title": "t\u0000"}),
+    ]
+    for path, body in cases:
+        body_problem = assert_problem(client.post(path, json=body), 422)
+        assert "NUL" in str(body_problem["detail"])
+    assert client.get(f"/v1/collections/{cid}/documents").json()["documents"] == []
+    assert [c["name"] for c in client.get("/v1/collections").json()["collections"]] == ["nul"]
+    # The text "\u0000" (an escaped backslash, then u0000) is ordinary text.
+    fine = client.post("/v1/collections", json={"name": "fine", "description": "\\u0000"})
+    assert fine.status_code == 201, fine.text

@@ -22,6 +22,46 @@ log = structlog.get_logger("ragd.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+class NulInBody(Exception):
+    """A JSON body with a ``\\u0000`` escape: no text ragd keeps may hold U+0000
+    (PostgreSQL cannot store it), so it is refused the same way on every database."""
+
+
+def has_nul_escape(body: bytes) -> bool:
+    """Whether ``body`` (JSON) has a ``\\u0000`` escape: the ``u0000`` after an odd run of
+    backslashes (an even run is escaped backslashes followed by the text "u0000")."""
+    start = body.find(b"\\u0000")
+    while start != -1:
+        run = 0
+        while start - run - 1 >= 0 and body[start - run - 1] == 0x5C:
+            run += 1
+        if run % 2 == 0:
+            return True
+        start = body.find(b"\\u0000", start + 1)
+    return False
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it on once and then passes
+    later messages (a client disconnect) through."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            first: Message = message
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            break
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return b"".join(parts), replay
+
+
 class BodyTooLarge(Exception):
     """Raised from ``receive`` once a body passes the cap."""
 
@@ -79,7 +119,23 @@ class RequestContextMiddleware:
         try:
             if declared > self.max_body_bytes:
                 raise BodyTooLarge
-            await self.app(scope, self._capped(receive), send_wrapper)
+            guarded = self._capped(receive)
+            if "json" in headers.get("content-type", ""):
+                # JSON bodies are small (capped above); read first, so that a refusal is
+                # a clean 422 rather than an error inside the framework's body parser.
+                body, guarded = await _buffered(guarded)
+                if has_nul_escape(body):
+                    raise NulInBody
+            await self.app(scope, guarded, send_wrapper)
+        except NulInBody:
+            await self._send_problem(
+                send_wrapper,
+                state,
+                422,
+                "Unprocessable Content",
+                "text must not contain NUL characters (\\u0000)",
+                request_id,
+            )
         except BodyTooLarge:
             await self._send_problem(
                 send_wrapper,

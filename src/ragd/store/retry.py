@@ -25,7 +25,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ragd.errors import Unavailable
+from ragd.errors import InvalidInput, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +92,19 @@ class RetryPolicy:
                 raise DatabaseUnavailable("the database is unavailable; try again shortly") from exc
             if getattr(exc.orig, "sqlstate", None) == "57014":
                 raise DatabaseUnavailable("the database took too long to answer") from exc
+            if _is_nul_text(exc):
+                raise InvalidInput(NUL_DETAIL) from exc
             raise
+
+
+NUL_DETAIL = "text must not contain NUL characters (\\u0000)"
+
+
+def _is_nul_text(exc: DBAPIError) -> bool:
+    """PostgreSQL text and JSONB cannot hold U+0000 (psycopg refuses it before sending;
+    JSONB answers 22P05): the caller's input, not a server fault."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in ("22P05", "22021") or "NUL" in str(exc.orig)
 
 
 def _log_retry(state: Any) -> None:
