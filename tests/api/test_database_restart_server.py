@@ -129,5 +129,7 @@ def test_database_restart_fails_fast_then_recovers(
         stop_server(process)
     assert results, "the load thread did not finish"
     seen = results[0]
+    # The load only has to see nothing but 200 and 503: whether one of its requests fell
+    # inside the outage depends on timing (the 503 itself is asserted above).
     assert set(seen) <= {200, 503}, f"unexpected statuses under restart: {seen}"
-    assert seen[200] > 0 and seen[503] > 0, seen
+    assert seen[200] > 0, seen
