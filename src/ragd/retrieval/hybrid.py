@@ -25,7 +25,7 @@ from ragd.embedding.base import Embedder
 from ragd.retrieval.fusion import reciprocal_rank_fusion
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.base import Store
-from ragd.store.records import Filters, ScoredId, Vector
+from ragd.store.records import Filters, FusionWeights, ScoredId, Vector
 
 Fusion = Literal["convex", "rrf"]
 
@@ -42,6 +42,15 @@ class HybridParams:
     fusion: Fusion = "convex"
     rrf_k: int = 60
     min_depth: int = 100
+
+    @property
+    def weights(self) -> FusionWeights:
+        return FusionWeights(
+            self.keyword_weight,
+            self.final_keyword_weight,
+            self.feedback_docs,
+            self.feedback_weight,
+        )
 
 
 def min_max(hits: Sequence[ScoredId]) -> dict[str, float]:
@@ -82,10 +91,7 @@ class HybridStore(Protocol):
         filters: Filters,
         depth: int,
         limit: int,
-        keyword_weight: float,
-        final_keyword_weight: float,
-        feedback_docs: int,
-        feedback_weight: float,
+        weights: FusionWeights,
     ) -> list[ScoredId]: ...
 
 
@@ -109,10 +115,7 @@ class HybridRanker:
                 filters=filters,
                 depth=depth,
                 limit=top_k,
-                keyword_weight=self.params.keyword_weight,
-                final_keyword_weight=self.params.final_keyword_weight,
-                feedback_docs=self.params.feedback_docs,
-                feedback_weight=self.params.feedback_weight,
+                weights=self.params.weights,
             )
         keyword = self.store.keyword_search(
             keyword_terms(query), collection_ids=collection_ids, filters=filters, limit=depth

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ragd.store.records import Filters, Vector
+from ragd.store.records import Filters, FusionWeights, Vector
 
 # pgvector's HNSW indexes take ``vector`` columns of up to 2,000 dimensions.
 HNSW_MAX_DIM = 2000
@@ -250,10 +250,7 @@ def hybrid_sql(
     *,
     depth: int,
     limit: int,
-    keyword_weight: float,
-    final_keyword_weight: float,
-    feedback_docs: int,
-    feedback_weight: float,
+    weights: FusionWeights,
     exact_below: int,
 ) -> tuple[str, dict[str, Any]]:
     """The whole hybrid ranking of :class:`ragd.retrieval.hybrid.HybridRanker` (convex
@@ -264,10 +261,10 @@ def hybrid_sql(
         "vector": literal,
         "depth": depth,
         "limit": limit,
-        "keyword_weight": keyword_weight,
-        "final_keyword_weight": final_keyword_weight,
-        "feedback_docs": feedback_docs,
-        "feedback_weight": feedback_weight,
+        "keyword_weight": weights.keyword_weight,
+        "final_keyword_weight": weights.final_keyword_weight,
+        "feedback_docs": weights.feedback_docs,
+        "feedback_weight": weights.feedback_weight,
     }
     scope = _scope_sql(collection_ids, filters, params)
     query = "CAST(:vector AS vector)"
@@ -280,7 +277,7 @@ def hybrid_sql(
         _normalized_cte("vec_n", "vec"),
         _fused_cte("first_pass", "kw_n", "vec_n"),
         f"""fb AS (
-  SELECT l2_normalize({query} + {_scaled("avg(c.embedding)", feedback_weight, dim)}) AS v
+  SELECT l2_normalize({query} + {_scaled("avg(c.embedding)", weights.feedback_weight, dim)}) AS v
   FROM chunks AS c
   WHERE :feedback_docs > 0 AND c.id IN (
     SELECT id FROM first_pass ORDER BY score DESC, {_TIE_BREAK} LIMIT :feedback_docs

@@ -30,7 +30,7 @@ from ragd.store.pg_search import (
     vector_literal,
     vector_sql,
 )
-from ragd.store.records import Collection, Filters, NewDocument, ScoredId, Vector
+from ragd.store.records import Collection, Filters, FusionWeights, NewDocument, ScoredId, Vector
 from ragd.store.retry import RetryPolicy
 
 # pg_advisory_xact_lock keys: fixed numbers so that every process agrees.
@@ -177,10 +177,7 @@ class PostgresStore(KeysStore, JobsStore, ChatStore):
         filters: Filters,
         depth: int,
         limit: int,
-        keyword_weight: float,
-        final_keyword_weight: float,
-        feedback_docs: int,
-        feedback_weight: float,
+        weights: FusionWeights,
     ) -> list[ScoredId]:
         """Both legs, convex fusion and the feedback round in one round trip."""
         if not collection_ids or limit <= 0:
@@ -194,10 +191,7 @@ class PostgresStore(KeysStore, JobsStore, ChatStore):
             filters,
             depth=depth,
             limit=limit,
-            keyword_weight=keyword_weight,
-            final_keyword_weight=final_keyword_weight,
-            feedback_docs=feedback_docs,
-            feedback_weight=feedback_weight,
+            weights=weights,
             exact_below=self.exact_below,
         )
         with self._read() as conn:

@@ -20,6 +20,16 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class FusionWeights:
+    """How a hybrid ranking weighs its legs, handed whole to a store that fuses in SQL."""
+
+    keyword_weight: float
+    final_keyword_weight: float
+    feedback_docs: int
+    feedback_weight: float
+
+
+@dataclass(frozen=True)
 class Collection:
     id: str
     name: str
