@@ -21,11 +21,11 @@ from typing import Any
 
 from ragd.config import load_settings
 from ragd.container import Container
+from ragd.domain import Vector
 from ragd.embedding.base import Embedder
-from ragd.evaluation.beir import load_beir
-from ragd.evaluation.runner import evaluate_mode, run_beir
 from ragd.retrieval.hybrid import HybridRanker
-from ragd.store.records import Vector
+from ragd.services.evaluation.beir import load_beir
+from ragd.services.evaluation.runner import evaluate_mode, run_beir
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / ".." / "shared" / "datasets"

@@ -31,8 +31,8 @@ from ragd.container import Container
 from ragd.ingest.chunking import chunk_document
 from ragd.ingest.parsers import detect_mime_type, parse_document
 from ragd.ingest.pipeline import embed_text
-from ragd.logging_setup import configure_logging
 from ragd.services.search import SearchMode
+from ragd.telemetry.logging import configure_logging
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "msmarco"
 

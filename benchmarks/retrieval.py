@@ -7,7 +7,7 @@ at least one judged query):
   installed, English stop words), over ``title + "\\n" + text``;
 - exact dense search: the same embedding model as ragd (``LocalEmbedder``) on
   ``title + "\\n" + text``, cosine similarity by numpy over every document;
-- ragd keyword, vector and hybrid, through ``ragd.evaluation.runner`` (documents in via
+- ragd keyword, vector and hybrid, through ``ragd.services.evaluation.runner`` (documents in via
   ``DocumentService`` and the worker, queries via ``SearchService``; a document's rank
   is that of its best chunk).
 
@@ -38,14 +38,14 @@ import numpy as np
 
 from ragd.config import Settings, load_settings
 from ragd.container import Container
+from ragd.domain import Job
 from ragd.embedding import LocalEmbedder
 from ragd.errors import RagdError
-from ragd.evaluation.beir import BeirDataset, CorpusDoc, limit_dataset, load_beir
-from ragd.evaluation.metrics import Metrics, mean_scores, percentile, score_query
-from ragd.evaluation.runner import EvalReport, run_beir
 from ragd.ingest.pipeline import prepare
-from ragd.logging_setup import configure_logging
-from ragd.store.records import Job
+from ragd.services.evaluation.beir import BeirDataset, CorpusDoc, limit_dataset, load_beir
+from ragd.services.evaluation.metrics import Metrics, mean_scores, percentile, score_query
+from ragd.services.evaluation.runner import EvalReport, run_beir
+from ragd.telemetry.logging import configure_logging
 
 DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 RAW_SAMPLE = 2000

@@ -60,11 +60,11 @@ import numpy.typing as npt
 from sqlalchemy import create_engine, text
 
 from ragd.config import load_settings
+from ragd.domain import Filters, JobCompletion, NewChunk, NewDocument, Vector
 from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.terms import STOP_WORDS, keyword_terms
 from ragd.store import open_store
-from ragd.store.pg_search import hnsw_index_sql, keyword_sql
-from ragd.store.records import Filters, JobCompletion, NewChunk, NewDocument, Vector
+from ragd.store.postgres.search import hnsw_index_sql, keyword_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "msmarco"
@@ -332,7 +332,7 @@ def sha(value: str) -> str:
 def bulk_add_documents(store: Any, new_docs: list[NewDocument]) -> list[str]:
     """Queue many documents in one transaction (what add_document does one at a time,
     without its per-document duplicate check: the synthetic documents are all distinct)."""
-    from ragd.models import document_sources, documents, new_id, utcnow
+    from ragd.store.tables import document_sources, documents, new_id, utcnow
 
     now = utcnow()
     ids = [new_id("doc") for _ in new_docs]
@@ -469,7 +469,7 @@ def copy_load(store: Any, collection_id: str, corpus: Corpus, target: int) -> di
     """The fast path for the largest size: documents (already ready) and their chunks
     written with COPY, bypassing the job queue; the generated tsvector columns and the
     BM25 statistics triggers still run in PostgreSQL. Times the COPYs only."""
-    from ragd.models import utcnow
+    from ragd.store.tables import utcnow
 
     chunks_before, docs_before = corpus.chunks, corpus.docs
     copy_s = 0.0

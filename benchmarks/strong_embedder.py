@@ -13,7 +13,7 @@ In one run, per dataset:
 2. the fake server is started and ragd is configured with ``RAGD_EMBEDDING_BASE_URL``
    pointing at it (the real ``OpenAICompatEmbedder``); the corpus is ingested through
    ragd's services (chunking, the worker, the store) and ragd keyword, vector and hybrid
-   are evaluated by ``ragd.evaluation.runner``, exactly as ``ragd eval`` does;
+   are evaluated by ``ragd.services.evaluation.runner``, exactly as ``ragd eval`` does;
 3. the side-by-side table is printed and written to
    ``benchmarks/results/strong_embedder.json``.
 
@@ -39,11 +39,11 @@ import numpy as np
 from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
-from ragd.evaluation.beir import BeirDataset, CorpusDoc, limit_dataset, load_beir
-from ragd.evaluation.metrics import Metrics, mean_scores, score_query
-from ragd.evaluation.runner import EvalReport, evaluate_mode, run_beir
-from ragd.logging_setup import configure_logging
 from ragd.retrieval.hybrid import HybridRanker
+from ragd.services.evaluation.beir import BeirDataset, CorpusDoc, limit_dataset, load_beir
+from ragd.services.evaluation.metrics import Metrics, mean_scores, score_query
+from ragd.services.evaluation.runner import EvalReport, evaluate_mode, run_beir
+from ragd.telemetry.logging import configure_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable

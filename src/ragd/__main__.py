@@ -1,5 +1,5 @@
 """``python -m ragd`` is the CLI."""
 
-from ragd.cli import main
+from ragd.cli.app import main
 
 main()

@@ -34,7 +34,7 @@ def build_generator(settings: Settings) -> Generator:
     """
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     if settings.llm_provider == "anthropic":
-        from ragd.generation.anthropic_messages import AnthropicGenerator
+        from ragd.generation.backends.anthropic import AnthropicGenerator
 
         return AnthropicGenerator(
             base_url=settings.llm_base_url,
@@ -45,7 +45,7 @@ def build_generator(settings: Settings) -> Generator:
             history_tokens=settings.llm_history_tokens,
         )
     if settings.llm_base_url:
-        from ragd.generation.openai_compat import OpenAICompatGenerator
+        from ragd.generation.backends.openai import OpenAICompatGenerator
 
         return OpenAICompatGenerator(
             base_url=settings.llm_base_url,

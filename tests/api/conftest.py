@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.auth import generate_key
 from ragd.config import load_settings
 from ragd.container import Container

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder

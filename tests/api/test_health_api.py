@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.config import Settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai.types.chat import ChatCompletionMessageParam
 
-from ragd.api import create_app
+from ragd.api.app import create_app
 from ragd.container import Container
 from tests.api.conftest import LLM_SECRET as SECRET
 from tests.generation.fake_openai import FakeOpenAI

@@ -26,8 +26,8 @@ import pytest
 import typer.main
 import yaml  # type: ignore[import-untyped]
 
-from ragd.api import create_app
-from ragd.cli import app as cli_app
+from ragd.api.app import create_app
+from ragd.cli.app import app as cli_app
 from ragd.config import Settings, load_settings
 from tests.databases import unavailable
 

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from ragd.config import Settings, load_settings
+from ragd.domain import Collection, Document, JobCompletion, NewChunk, NewDocument
 from ragd.embedding import LocalEmbedder
 from ragd.ingest.pipeline import embed_text
 from ragd.ingest.worker import IngestWorker
-from ragd.store.records import Collection, Document, JobCompletion, NewChunk, NewDocument
-from ragd.store.sqlite_store import SqliteStore
+from ragd.store.sqlite.store import SqliteStore
 
 GUIDE = """# Guide
 

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, text
 
 from ragd.config import load_settings
 from ragd.container import Container
+from ragd.domain import Collection
 from ragd.embedding import LocalEmbedder
-from ragd.store.records import Collection
 
 DOCUMENTS = 200
 WAIT_S = 120  # an upper bound for slow machines, never a speed assertion

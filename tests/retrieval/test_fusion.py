@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ragd.domain import ScoredId
 from ragd.retrieval.fusion import reciprocal_rank_fusion
-from ragd.store.records import ScoredId
 
 
 def leg(*chunk_ids: str) -> list[ScoredId]:

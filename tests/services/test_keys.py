@@ -15,10 +15,10 @@ from sqlalchemy import select, text, update
 from ragd.auth import key_prefix
 from ragd.embedding import LocalEmbedder
 from ragd.errors import InvalidInput, NotFound, Unauthorized
-from ragd.models import api_keys, utcnow
 from ragd.services.collections import CollectionService
 from ragd.services.keys import KeyService
-from ragd.store.sqlite_store import SqliteStore
+from ragd.store.sqlite.store import SqliteStore
+from ragd.store.tables import api_keys, utcnow
 
 
 @pytest.fixture

@@ -17,10 +17,7 @@ import pytest
 from sqlalchemy import select, text
 
 from ragd.config import load_settings
-from ragd.models import chunks, documents
-from ragd.store import open_store
-from ragd.store.postgres_store import PostgresStore
-from ragd.store.records import (
+from ragd.domain import (
     Collection,
     Document,
     Job,
@@ -29,7 +26,10 @@ from ragd.store.records import (
     NewDocument,
     Vector,
 )
-from ragd.store.sqlite_store import SqliteStore
+from ragd.store import open_store
+from ragd.store.postgres.store import PostgresStore
+from ragd.store.sqlite.store import SqliteStore
+from ragd.store.tables import chunks, documents
 
 AnyStore = SqliteStore | PostgresStore
 

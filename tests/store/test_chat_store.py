@@ -7,9 +7,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ragd.domain import NewChatMessage
 from ragd.errors import NotFound
-from ragd.models import metadata_obj
-from ragd.store.records import NewChatMessage
+from ragd.store.tables import metadata_obj
 from tests.store.conftest import AnyStore
 
 

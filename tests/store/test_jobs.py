@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from ragd.store.jobs import LeaseLost
-from ragd.store.records import JobCompletion
+from ragd.domain import JobCompletion
+from ragd.store.sql.jobs import LeaseLost
 from tests.store.conftest import AnyStore, open_test_store
 
 if TYPE_CHECKING:

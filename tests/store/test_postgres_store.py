@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from ragd.config import load_settings
+from ragd.domain import Filters, Vector
 from ragd.errors import Unavailable
 from ragd.retrieval.hybrid import HybridParams, HybridRanker, HybridStore
-from ragd.store.postgres_store import PostgresStore, postgres_engine_url
-from ragd.store.records import Filters, Vector
+from ragd.store.postgres.store import PostgresStore, postgres_engine_url
 from ragd.store.retry import RetryPolicy, is_transient
 from tests.databases import PostgresForTests
 from tests.store.conftest import AnyStore, StoreFactory, seeded_vector, unit

@@ -13,9 +13,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from ragd.domain import Filters, ScoredId, Vector
 from ragd.errors import Conflict, InvalidInput, NotFound
 from ragd.retrieval.terms import keyword_terms
-from ragd.store.records import Filters, ScoredId, Vector
 from tests.store.conftest import AnyStore, open_test_store
 
 if TYPE_CHECKING:

@@ -1,152 +1,18 @@
-"""The HTTP API, built by :func:`create_app` from one Settings object."""
+"""The HTTP transport: the FastAPI app (:mod:`ragd.api.app`), routes, schemas, middleware.
 
-from __future__ import annotations
+Importing a submodule (``ragd.api.schemas``) must not build the whole app, so the app's
+names are resolved lazily; ``ragd.api:create_app`` and ``ragd.api:create_app_from_env``
+keep working for code written before the app moved to :mod:`ragd.api.app`.
+"""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
-from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
-
-from ragd import __version__
-from ragd.api.http_metrics import HttpMetricsMiddleware
-from ragd.api.middleware import RequestContextMiddleware
-from ragd.api.openapi_limits import apply_configured_limits
-from ragd.api.problems import install_problem_handlers
-from ragd.api.ratelimit import (
-    declare_rate_limit_responses,
-    install_rate_limits,
-    open_rate_limiter,
-)
-from ragd.api.routes import (
-    chat,
-    collections,
-    documents,
-    evaluations,
-    health,
-    keys,
-    metrics,
-    openai_compat,
-    search,
-)
-from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
-from ragd.config import Settings, load_settings
-from ragd.container import Container
-from ragd.logging_setup import configure_logging
-from ragd.observability import init_observability
-from ragd.schemas import TextDocumentCreate, UrlDocumentCreate
-from ragd.services.keys import AuthMode
-
-log = structlog.get_logger(__name__)
-
-# Multipart framing and form fields around the file itself.
-_BODY_OVERHEAD_BYTES = 1024 * 1024
+_APP_NAMES = {"create_app", "create_app_from_env"}
 
 
-def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
-    """A ready-to-serve app. Pass ``container`` to share one (tests, embedded use);
-    otherwise the app builds its own on start-up and closes it on shutdown."""
+def __getattr__(name: str) -> Any:
+    if name in _APP_NAMES:
+        from ragd.api import app
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = container is None
-        active = container or Container(settings)
-        await run_in_threadpool(active.store.migrate)
-        _log_auth_mode(await run_in_threadpool(active.keys.prepare, settings))
-        active.embedder.start_loading()
-        if owned and settings.inprocess_worker:
-            active.start_background_worker()
-        app.state.container = active
-        limiter = open_rate_limiter(app, settings)
-        log.info(
-            "ragd started",
-            version=__version__,
-            database=active.store.dialect,
-            embedding_model=settings.embedding_model,
-            generator=active.generator.name,
-            inprocess_worker=owned and settings.inprocess_worker,
-        )
-        try:
-            yield
-        finally:
-            if owned:
-                await run_in_threadpool(active.close)
-            await limiter.close()
-            close_observability()
-            log.info("ragd stopped")
-
-    configure_logging(settings.log_level, settings.log_format)
-    app = FastAPI(
-        title="ragd",
-        version=__version__,
-        summary="Self-hosted retrieval-augmented generation: ingest, search, cited answers.",
-        lifespan=lifespan,
-    )
-    install_problem_handlers(app)
-    close_observability = init_observability(settings, app)
-    # Middleware, innermost first (each add wraps the ones before it):
-    install_rate_limits(app)  # X-RateLimit-* from the verdict of the limiter dependency
-    app.add_middleware(TrustedHostMiddleware, allowed=settings.trusted_hosts)
-    app.add_middleware(
-        RequestContextMiddleware,
-        max_body_bytes=settings.max_upload_bytes + _BODY_OVERHEAD_BYTES,
-    )
-    add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
-    app.add_middleware(HttpMetricsMiddleware)  # counts every response, 500s included
-    app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
-    for module in (
-        health,
-        metrics,
-        collections,
-        documents,
-        search,
-        chat,
-        openai_compat,
-        keys,
-        evaluations,
-    ):
-        app.include_router(module.router)
-    declare_rate_limit_responses(app)
-    _document_schemas_in_openapi(app, settings)
-    return app
-
-
-def create_app_from_env() -> FastAPI:
-    """The app factory for ``ragd serve --workers N``: each worker process builds its
-    own app from the environment (``uvicorn ragd.api:create_app_from_env --factory``)."""
-    return create_app(load_settings())
-
-
-def _log_auth_mode(mode: AuthMode) -> None:
-    """Say loudly at start when requests are not checked against keys."""
-    if mode == "disabled":
-        log.warning("authentication is disabled (RAGD_AUTH_DISABLED=true): every client is admin")
-    elif mode == "loopback-only":
-        log.warning(
-            "no API keys exist: serving loopback clients only; create a key with "
-            "'ragd keys create --name NAME --scope admin' or set RAGD_ADMIN_KEY"
-        )
-    else:
-        log.info("API keys required for /v1")
-
-
-def _document_schemas_in_openapi(app: FastAPI, settings: Settings) -> None:
-    """The document upload route reads its body by content type itself, so FastAPI does
-    not see its JSON models; add them to the schema so ``$ref``s in the route resolve."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (TextDocumentCreate, UrlDocumentCreate):
-                components[model.__name__] = model.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
-            apply_configured_limits(schema, settings)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+        return getattr(app, name)
+    raise AttributeError(name)

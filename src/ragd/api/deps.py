@@ -19,11 +19,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from ragd.api.problems import PROBLEM_JSON
 from ragd.api.ratelimit import enforce_rate_limit
+from ragd.api.schemas.core import Problem
 from ragd.auth import ANONYMOUS, Principal, Scope, is_loopback
 from ragd.container import Container
 from ragd.errors import Forbidden, Unauthorized
-from ragd.metrics import AUTH_FAILURES
-from ragd.schemas import Problem
+from ragd.telemetry.metrics import AUTH_FAILURES
 
 KEY_REQUIRED = "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 NO_KEYS_YET = (

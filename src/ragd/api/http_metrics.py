@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragd.metrics import HTTP_DURATION, HTTP_REQUESTS
+from ragd.telemetry.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 # Paths that match no route share one label, so scanners cannot explode the series.
 UNMATCHED = "unmatched"

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragd.observability import capture_exception
+from ragd.telemetry.tracing import capture_exception
 
 log = structlog.get_logger("ragd.access")
 

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragd.api.problems import PROBLEM_JSON, problem
 from ragd.config import Settings
 from ragd.errors import Unavailable
-from ragd.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORAGE_ERRORS
+from ragd.telemetry.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORAGE_ERRORS
 
 log = structlog.get_logger(__name__)
 

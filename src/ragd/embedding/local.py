@@ -14,7 +14,7 @@ import structlog
 from ragd.config import DEFAULT_EMBEDDING_MODEL
 from ragd.embedding.base import Matrix, normalize_rows
 from ragd.errors import EmbeddingError
-from ragd.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_DURATION
+from ragd.telemetry.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_DURATION
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,7 @@
 """Answer generation: a question plus numbered passages in, an answer citing them as [n] out."""
 
-from ragd.generation.anthropic_messages import AnthropicGenerator
+from ragd.generation.backends.anthropic import AnthropicGenerator
+from ragd.generation.backends.openai import OpenAICompatGenerator
 from ragd.generation.base import (
     NO_ANSWER_TEXT,
     GeneratedAnswer,
@@ -12,7 +13,6 @@ from ragd.generation.base import (
 )
 from ragd.generation.citations import CitationFilter, extract_citations
 from ragd.generation.extractive import ExtractiveGenerator
-from ragd.generation.openai_compat import OpenAICompatGenerator
 from ragd.generation.prompts import answer_messages, load_prompt, render_sources
 
 __all__ = [

@@ -10,12 +10,12 @@ import hashlib
 from dataclasses import dataclass
 
 from ragd.config import Settings
+from ragd.domain import Job
 from ragd.ingest.chunking import Chunk, chunk_document
 from ragd.ingest.fetch import fetch_url
 from ragd.ingest.parsers import ParsedDocument, detect_mime_type, parse_document, parse_text
 from ragd.ingest.textnorm import content_hash, decode_text
-from ragd.metrics import INGEST_STAGE_DURATION
-from ragd.store.records import Job
+from ragd.telemetry.metrics import INGEST_STAGE_DURATION
 
 
 @dataclass(frozen=True)

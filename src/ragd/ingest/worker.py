@@ -21,6 +21,7 @@ import numpy as np
 import structlog
 
 from ragd.config import Settings
+from ragd.domain import Document, Job, JobCompletion, NewChunk, Vector
 from ragd.embedding.base import Embedder
 from ragd.errors import (
     EmbeddingError,
@@ -33,11 +34,10 @@ from ragd.errors import (
     UnsupportedMediaType,
 )
 from ragd.ingest.pipeline import PreparedDocument, prepare
-from ragd.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
-from ragd.models import utcnow
 from ragd.store.base import Store
-from ragd.store.jobs import LeaseLost
-from ragd.store.records import Document, Job, JobCompletion, NewChunk, Vector
+from ragd.store.sql.jobs import LeaseLost
+from ragd.store.tables import utcnow
+from ragd.telemetry.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
 
 log = structlog.get_logger(__name__)
 

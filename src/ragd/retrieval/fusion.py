@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ragd.store.records import ScoredId
+from ragd.domain import ScoredId
 
 
 def reciprocal_rank_fusion(

@@ -21,11 +21,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ragd.domain import Filters, FusionWeights, ScoredId, Vector
 from ragd.embedding.base import Embedder
 from ragd.retrieval.fusion import reciprocal_rank_fusion
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.base import Store
-from ragd.store.records import Filters, FusionWeights, ScoredId, Vector
 
 Fusion = Literal["convex", "rrf"]
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ragd.auth import Allowed
+from ragd.domain import Filters
 from ragd.errors import InvalidInput
 from ragd.generation.base import Generator, Passage, StreamingGenerator
 from ragd.generation.citations import CitationFilter
 from ragd.services.search import SearchHit, SearchService
-from ragd.store.records import Filters
 
 DEFAULT_ANSWER_TOP_K = 5
 ANSWER_TOP_K_MAX = 20

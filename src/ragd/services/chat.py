@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 from ragd.auth import Allowed
+from ragd.domain import ChatMessage, ChatSession, NewChatMessage, Page
 from ragd.errors import InvalidInput, NotFound
 from ragd.generation.base import Turn
 from ragd.services.answers import AnswerCitations, AnswerEvent, AnswerService, Citation
@@ -23,7 +24,6 @@ from ragd.services.collections import CollectionService
 from ragd.services.conversation import rewrite_follow_up
 from ragd.services.search import QUERY_MAX
 from ragd.store.base import Store
-from ragd.store.records import ChatMessage, ChatSession, NewChatMessage, Page
 
 TITLE_MAX = 200
 SYSTEM_PROMPT_MAX = 4000

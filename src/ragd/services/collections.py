@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from ragd.auth import Allowed
+from ragd.domain import Collection
 from ragd.embedding.base import Embedder
 from ragd.errors import Forbidden, InvalidInput, NotFound
 from ragd.store.base import Store
-from ragd.store.records import Collection
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 NAME_MAX = 200

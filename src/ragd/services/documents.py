@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 from ragd.auth import Allowed
 from ragd.config import Settings
+from ragd.domain import Document, DocumentStatus, NewDocument, Page, StoredChunk
 from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
 from ragd.ingest.textnorm import content_hash
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
-from ragd.store.records import Document, DocumentStatus, NewDocument, Page, StoredChunk
 
 METADATA_MAX_BYTES = 16 * 1024
 DEFAULT_PAGE_SIZE = 50

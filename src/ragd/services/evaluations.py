@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from ragd.auth import Allowed
 from ragd.errors import InvalidInput
-from ragd.evaluation.golden import GoldenQuery, GoldenReport, run_golden, validate_golden
 from ragd.services.collections import CollectionService
+from ragd.services.evaluation.golden import GoldenQuery, GoldenReport, run_golden, validate_golden
 from ragd.services.search import SEARCH_MODES, TOP_K_MAX, SearchMode, SearchService
 
 

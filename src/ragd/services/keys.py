@@ -18,11 +18,11 @@ import structlog
 
 from ragd.auth import SCOPES, Principal, Scope, generate_key, hash_key, key_prefix
 from ragd.config import Settings
+from ragd.domain import ApiKey, NewApiKey
 from ragd.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from ragd.models import utcnow
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
-from ragd.store.records import ApiKey, NewApiKey
+from ragd.store.tables import utcnow
 
 log = structlog.get_logger(__name__)
 

@@ -8,14 +8,14 @@ from typing import Any, Literal
 
 from ragd.auth import Allowed
 from ragd.config import Settings
+from ragd.domain import Collection, Filters, ScoredId
 from ragd.embedding.base import Embedder
 from ragd.errors import InvalidInput
-from ragd.metrics import SEARCH_DURATION
 from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.terms import keyword_terms
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
-from ragd.store.records import Collection, Filters, ScoredId
+from ragd.telemetry.metrics import SEARCH_DURATION
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")

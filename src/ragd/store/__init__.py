@@ -11,11 +11,11 @@ def open_store(settings: Settings) -> Store:
     """The store for the configured database URL (migrations are run by the caller)."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        from ragd.store.sqlite_store import SqliteStore
+        from ragd.store.sqlite.store import SqliteStore
 
         return SqliteStore(url)
     if url.startswith(("postgresql", "postgres:")):
-        from ragd.store.postgres_store import PostgresStore
+        from ragd.store.postgres.store import PostgresStore
 
         return PostgresStore(url, settings)
     raise InvalidInput(

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from ragd.store.records import (
+from ragd.domain import (
     ApiKey,
     ChatMessage,
     ChatSession,

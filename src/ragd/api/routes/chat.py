@@ -9,8 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.routes.search import SSE_RESPONSE, ask_events, error_event
-from ragd.api.sse import errors_as_event, event_stream
-from ragd.schemas_chat import (
+from ragd.api.schemas.chat import (
     ChatMessageCreate,
     ChatMessageList,
     ChatMessagePublic,
@@ -18,7 +17,8 @@ from ragd.schemas_chat import (
     ChatSessionList,
     ChatSessionPublic,
 )
-from ragd.store.records import ChatSession
+from ragd.api.sse import errors_as_event, event_stream
+from ragd.domain import ChatSession
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat"], responses=UNAUTHORIZED)
 

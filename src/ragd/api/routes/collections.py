@@ -6,8 +6,13 @@ from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, AdminKey, ContainerDep, ReadKey, WriteKey
-from ragd.schemas import CollectionCreate, CollectionList, CollectionPublic, CollectionUpdate
-from ragd.store.records import Collection
+from ragd.api.schemas.core import (
+    CollectionCreate,
+    CollectionList,
+    CollectionPublic,
+    CollectionUpdate,
+)
+from ragd.domain import Collection
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=UNAUTHORIZED)
 

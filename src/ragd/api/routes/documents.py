@@ -11,10 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
 
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
-from ragd.auth import Allowed
-from ragd.container import Container
-from ragd.errors import InvalidInput, UnsupportedMediaType
-from ragd.schemas import (
+from ragd.api.schemas.core import (
     ChunkList,
     ChunkPublic,
     DocumentList,
@@ -22,8 +19,11 @@ from ragd.schemas import (
     TextDocumentCreate,
     UrlDocumentCreate,
 )
+from ragd.auth import Allowed
+from ragd.container import Container
+from ragd.domain import Document, DocumentStatus, StoredChunk
+from ragd.errors import InvalidInput, UnsupportedMediaType
 from ragd.services.documents import parse_metadata_field
-from ragd.store.records import Document, DocumentStatus, StoredChunk
 
 router = APIRouter(tags=["documents"], responses=UNAUTHORIZED)
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
-from ragd.evaluation.golden import GoldenQuery
-from ragd.schemas_eval import EvaluationRequest, EvaluationResponse
+from ragd.api.schemas.evaluations import EvaluationRequest, EvaluationResponse
+from ragd.services.evaluation.golden import GoldenQuery
 from ragd.services.evaluations import EvaluationService
 
 router = APIRouter(prefix="/v1/collections", tags=["evaluations"], responses=UNAUTHORIZED)

@@ -21,8 +21,8 @@ from fastapi.responses import JSONResponse
 
 from ragd.api.deps import ContainerDep
 from ragd.api.ratelimit import RateLimiter
+from ragd.api.schemas.core import CheckResult, ReadyResponse
 from ragd.errors import RagdError
-from ragd.schemas import CheckResult, ReadyResponse
 
 router = APIRouter(tags=["health"])
 

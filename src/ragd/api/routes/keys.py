@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, KeyAdmin
-from ragd.schemas import KeyCreate, KeyCreated, KeyList, KeyPublic
-from ragd.store.records import ApiKey
+from ragd.api.schemas.core import KeyCreate, KeyCreated, KeyList, KeyPublic
+from ragd.domain import ApiKey
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses={**UNAUTHORIZED, **FORBIDDEN})
 

@@ -7,9 +7,9 @@ import ipaddress
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ragd import metrics
 from ragd.api.deps import ContainerDep
 from ragd.errors import Forbidden
+from ragd.telemetry import metrics
 
 router = APIRouter(tags=["health"])
 

@@ -22,13 +22,8 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
-from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
-from ragd.auth import Allowed
-from ragd.container import Container
-from ragd.errors import InvalidInput, NotFound
-from ragd.generation.base import Turn
-from ragd.schemas import CitationPublic
-from ragd.schemas_openai import (
+from ragd.api.schemas.core import CitationPublic
+from ragd.api.schemas.openai import (
     ChatCompletion,
     ChatCompletionChoice,
     ChatCompletionMessage,
@@ -38,6 +33,11 @@ from ragd.schemas_openai import (
     OpenAIModel,
     OpenAIModelList,
 )
+from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
+from ragd.auth import Allowed
+from ragd.container import Container
+from ragd.errors import InvalidInput, NotFound
+from ragd.generation.base import Turn
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 from ragd.services.conversation import rewrite_follow_up
 

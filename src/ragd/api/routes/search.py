@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
-from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
-from ragd.schemas import (
+from ragd.api.schemas.core import (
     AskRequest,
     AskResponse,
     CitationPublic,
@@ -18,6 +17,7 @@ from ragd.schemas import (
     SearchResponse,
     SearchResult,
 )
+from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED)

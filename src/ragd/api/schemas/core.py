@@ -1,0 +1,208 @@
+"""Pydantic request and response models: the HTTP contract, one Create/Update/Public
+set per resource. Limits live here too, so they show up in the OpenAPI schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragd.auth import Scope
+from ragd.domain import DocumentStatus, MetadataValue
+from ragd.services.collections import DESCRIPTION_MAX, NAME_MAX, NAME_PATTERN
+from ragd.services.keys import KEY_NAME_MAX
+from ragd.services.search import QUERY_MAX, TOP_K_MAX
+
+Metadata = dict[str, MetadataValue]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(_Strict):
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)
+    description: str = Field("", max_length=DESCRIPTION_MAX)
+
+
+class CollectionUpdate(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+
+
+class CollectionPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    embedding_model: str
+    embedding_dim: int
+    document_count: int
+    chunk_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionPublic]
+
+
+class TextDocumentCreate(_Strict):
+    text: str = Field(min_length=1, description="Plain text or Markdown.")
+    title: str | None = Field(None, max_length=500)
+    metadata: Metadata | None = Field(None, description="Flat JSON object, at most 16 KB.")
+
+
+class UrlDocumentCreate(_Strict):
+    url: str = Field(min_length=1, max_length=2000, description="http(s) URL to fetch.")
+    title: str | None = Field(None, max_length=500)
+    metadata: Metadata | None = None
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    collection_id: str
+    title: str | None
+    source_type: str
+    source: str | None
+    mime_type: str | None
+    content_hash: str | None
+    metadata: dict[str, Any]
+    status: DocumentStatus
+    error: str | None
+    attempts: int
+    chunk_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    ready_at: dt.datetime | None
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentPublic]
+    next_cursor: str | None
+
+
+class ChunkPublic(BaseModel):
+    id: str
+    document_id: str
+    collection_id: str
+    ordinal: int
+    text: str
+    heading_path: list[str]
+    token_count: int
+    char_start: int
+    char_end: int
+
+
+class ChunkList(BaseModel):
+    chunks: list[ChunkPublic]
+
+
+class SearchRequest(_Strict):
+    query: str = Field(min_length=1, max_length=QUERY_MAX)
+    collections: list[str] | None = Field(
+        None, max_length=100, description="Collection ids; all collections when omitted."
+    )
+    top_k: int = Field(10, ge=1, le=TOP_K_MAX)
+    mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
+    filters: Metadata | None = Field(None, description="Metadata key → required value.")
+
+
+class SearchResult(BaseModel):
+    chunk_id: str
+    document_id: str
+    collection_id: str
+    title: str | None
+    text: str
+    score: float
+    metadata: dict[str, Any]
+    heading_path: list[str]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class AskRequest(_Strict):
+    question: str = Field(min_length=1, max_length=QUERY_MAX)
+    collections: list[str] | None = Field(None, max_length=100)
+    top_k: int = Field(5, ge=1, le=20)
+    filters: Metadata | None = None
+    stream: bool = Field(
+        False,
+        description="Answer as Server-Sent Events (text/event-stream): `delta` events "
+        '(`{"text"}`), one `citations` event, then `done`; a failure after the stream '
+        'started arrives as an `error` event (`{"type","title","status","detail"}`).',
+    )
+
+
+class CitationPublic(BaseModel):
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str | None
+    text: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationPublic]
+
+
+class CheckResult(BaseModel):
+    status: Literal["ok", "fail"]
+    detail: str | None = None
+    latency_ms: float
+    required: bool = Field(True, description="A failing required check makes /readyz 503.")
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, CheckResult]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, the shape of every error."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class KeyCreate(_Strict):
+    name: str = Field(min_length=1, max_length=KEY_NAME_MAX)
+    scope: Scope = Field(
+        description="read: search, ask, list, get; write: + ingest, delete "
+        "documents, create/patch collections; admin: + keys, delete collections."
+    )
+    collections: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Collection ids the key is limited to; every collection when omitted.",
+    )
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: its prefix names it; the secret is never shown again."""
+
+    id: str
+    name: str
+    prefix: str
+    scope: Scope
+    collections: list[str] | None
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The full key. Shown only in this response: store it now.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyPublic]

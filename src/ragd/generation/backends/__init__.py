@@ -1,0 +1,1 @@
+"""LLM chat backends (OpenAI-compatible, Anthropic Messages) behind one small protocol."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL + pgvector store: its dialect, search SQL and connection handling."""

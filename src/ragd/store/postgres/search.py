@@ -1,0 +1,317 @@
+"""SQL for PostgreSQL's search legs: BM25 over ``tsvector`` and pgvector distance.
+
+PostgreSQL's own ``ts_rank`` ignores how rare a term is across the collection, which is
+most of what makes BM25 rank well. The statistics BM25 needs (chunks per collection, their
+total length, document frequency per lexeme) are kept by triggers, so the keyword leg
+computes the same Okapi BM25 as SQLite FTS5's ``bm25()``: idf ``ln((N−n+0.5)/(n+0.5))``
+floored at 1e-6, k1 = 1.2, b = 0.75, and term frequency weighted by field (title 2.0,
+headings 1.5, body 1.0), in one statement.
+
+User text reaches SQL only as bound parameters: query terms go through ``to_tsvector``
+and are quoted lexeme by lexeme into the ``tsquery``, so no input is tsquery syntax.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ragd.domain import Filters, FusionWeights, Vector
+
+# pgvector's HNSW indexes take ``vector`` columns of up to 2,000 dimensions.
+HNSW_MAX_DIM = 2000
+BM25_K1 = 1.2
+BM25_B = 0.75
+FIELD_WEIGHTS = {"A": 2.0, "B": 1.5, "D": 1.0}
+
+
+def hnsw_index_sql(dim: int) -> str:
+    """A partial HNSW index over the chunks of one embedding dimension (cosine)."""
+    dim = int(dim)
+    return (
+        f"CREATE INDEX IF NOT EXISTS ix_chunks_embedding_hnsw_{dim} ON chunks "
+        f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+        f"WHERE vector_dims(embedding) = {dim}"
+    )
+
+
+def vector_literal(vector: Vector) -> str:
+    """pgvector's text form, bound as a parameter and cast in SQL."""
+    values = np.asarray(vector, dtype=np.float32)
+    return "[" + ",".join(repr(float(v)) for v in values) + "]"
+
+
+def filter_sql(filters: Filters, params: dict[str, Any]) -> str:
+    """Metadata equality as JSONB containment (GIN-indexed); ``None`` matches a missing
+    key or a JSON null, as on SQLite."""
+    present = {key: value for key, value in filters.items() if value is not None}
+    clauses = []
+    if present:
+        params["filter_doc"] = json.dumps(present)
+        clauses.append(" AND d.metadata @> CAST(:filter_doc AS jsonb)")
+    for i, key in enumerate(sorted(k for k, v in filters.items() if v is None)):
+        params[f"null_key{i}"] = key
+        clauses.append(f" AND coalesce(d.metadata -> :null_key{i}, 'null'::jsonb) = 'null'::jsonb")
+    return "".join(clauses)
+
+
+def _scope_sql(collection_ids: list[str], filters: Filters, params: dict[str, Any]) -> str:
+    params["collection_ids"] = collection_ids
+    return "c.collection_id = ANY(:collection_ids) AND d.status = 'ready'" + filter_sql(
+        filters, params
+    )
+
+
+def _keyword_ctes(
+    terms: Sequence[str], scope: str, params: dict[str, Any], depth_param: str
+) -> str:
+    """CTEs ending in ``kw(id, score)``: the BM25 top ``depth_param`` chunks."""
+    params["query"] = " ".join(terms)
+    weight = " ".join(f"WHEN '{label}' THEN {value}" for label, value in FIELD_WEIGHTS.items())
+    return f"""
+q AS (
+  SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english'::regconfig, ragd_fold(:query))) AS u
+),
+stats AS (
+  SELECT coalesce(sum(chunks), 0)::float8 AS n,
+         coalesce(sum(length), 0)::float8 / greatest(coalesce(sum(chunks), 0), 1) AS avgdl
+  FROM keyword_stats WHERE collection_id = ANY(:collection_ids)
+),
+idf AS (
+  SELECT q.lexeme,
+         greatest(ln((stats.n - coalesce(sum(t.df), 0) + 0.5)
+                     / (coalesce(sum(t.df), 0) + 0.5)), 1e-6) AS idf
+  FROM q CROSS JOIN stats
+  LEFT JOIN keyword_terms AS t
+    ON t.lexeme = q.lexeme AND t.collection_id = ANY(:collection_ids)
+  GROUP BY q.lexeme, stats.n
+),
+tsq AS (
+  SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query,
+         array_agg(lexeme) AS lexemes
+  FROM q
+),
+hits AS (
+  SELECT c.id, c.search_tsv, c.search_len
+  FROM chunks AS c JOIN documents AS d ON d.id = c.document_id, tsq
+  WHERE c.search_tsv @@ tsq.query AND {scope}
+),
+kw AS (
+  SELECT h.id,
+         sum(idf.idf * f.tf * {BM25_K1 + 1}
+             / (f.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * h.search_len
+                                    / greatest(stats.avgdl, 1)))) AS score
+  FROM hits AS h
+  CROSS JOIN stats
+  CROSS JOIN tsq
+  -- Only the query's lexemes of each hit: deleting from the tsvector every lexeme that
+  -- is not in the query (the inner ts_delete lists those) leaves 1-5 entries to expand
+  -- instead of the whole tsvector; same scores, a fraction of the rows.
+  CROSS JOIN LATERAL unnest(
+    ts_delete(h.search_tsv, tsvector_to_array(ts_delete(h.search_tsv, tsq.lexemes)))
+  ) AS u
+  JOIN idf ON idf.lexeme = u.lexeme
+  CROSS JOIN LATERAL (
+    SELECT sum(CASE w {weight} ELSE 1.0 END) AS tf FROM unnest(u.weights) AS w
+  ) AS f
+  GROUP BY h.id
+  ORDER BY score DESC, h.id
+  LIMIT :{depth_param}
+)"""
+
+
+def _small_scope_cte(
+    collection_ids: list[str], filters: Filters, scope: str, params: dict[str, Any], cap: int
+) -> str:
+    """``small(exact)``: whether the scope holds fewer than ``cap`` ready chunks, so an
+    exact scan is cheap and complete. Counting stops at ``cap``; without a filter the
+    trigger-kept totals answer at once."""
+    params["exact_cap"] = cap
+    if cap <= 0:
+        return "small AS (SELECT false AS exact)"
+    if not filters:
+        return (
+            "small AS (SELECT coalesce(sum(chunks), 0) < :exact_cap AS exact "
+            "FROM keyword_stats WHERE collection_id = ANY(:collection_ids))"
+        )
+    return (
+        "small AS (SELECT count(*) < :exact_cap AS exact FROM (SELECT 1 FROM chunks AS c "
+        f"JOIN documents AS d ON d.id = c.document_id WHERE {scope} LIMIT :exact_cap) AS s)"
+    )
+
+
+def _vector_cte(
+    name: str, target: str, dim: int, filters: Filters, scope: str, limit_param: str
+) -> str:
+    """``name(id, score)``: the chunks nearest ``target`` (a SQL expression of type
+    vector). Exact when ``small`` says so (or above HNSW's dimension limit): ordering by
+    the bare column, which no index serves; otherwise ordering by the expression the
+    HNSW index of this dimension is built on, with iterative scans (set per connection)
+    so that a filter does not starve the result. Only one branch runs: the other's
+    one-time filter is false.
+
+    Without a filter the documents table is not joined: chunks exist only for ready
+    documents (they are written in the transaction that makes a document ready), and
+    the SQLite store's vector leg does the same."""
+    dim = int(dim)
+    source = "chunks AS c JOIN documents AS d ON d.id = c.document_id"
+    if not filters:
+        source, scope = "chunks AS c", "c.collection_id = ANY(:collection_ids)"
+    exact = f"""(
+    SELECT c.id, 1 - (c.embedding <=> {target}) AS score
+    FROM {source}
+    WHERE (SELECT exact FROM small) AND {scope}
+    ORDER BY c.embedding <=> {target}, c.id
+    LIMIT :{limit_param}
+  )"""
+    if dim > HNSW_MAX_DIM:
+        return f"{name} AS {exact}"
+    indexed = f"""(
+    SELECT c.id, 1 - (c.embedding::vector({dim}) <=> ({target})::vector({dim})) AS score
+    FROM {source}
+    WHERE NOT (SELECT exact FROM small) AND {scope} AND vector_dims(c.embedding) = {dim}
+    ORDER BY c.embedding::vector({dim}) <=> ({target})::vector({dim})
+    LIMIT :{limit_param}
+  )"""
+    return f"{name} AS (\n  {exact}\n  UNION ALL\n  {indexed}\n)"
+
+
+def _normalized_cte(name: str, source: str) -> str:
+    """Min-max normalized scores of one leg, as ``convex_fusion`` computes them."""
+    return f"""{name} AS (
+  SELECT id, CASE WHEN max(score) OVER () > min(score) OVER ()
+                  THEN (score - min(score) OVER ()) / (max(score) OVER () - min(score) OVER ())
+                  ELSE 1.0 END AS s
+  FROM {source}
+)"""
+
+
+def _fused_cte(name: str, keyword: str, vector: str, weight: str = ":keyword_weight") -> str:
+    """``w·kw + (1−w)·vec`` over normalized scores, ``weight`` a SQL expression."""
+    return f"""{name} AS (
+  SELECT coalesce(k.id, v.id) AS id,
+         ({weight}) * coalesce(k.s, 0) + (1 - ({weight})) * coalesce(v.s, 0) AS score
+  FROM {keyword} AS k FULL JOIN {vector} AS v ON k.id = v.id
+)"""
+
+
+def _scaled(vector_expr: str, weight: float, dim: int) -> str:
+    """``weight · vector``: pgvector multiplies vectors element-wise only."""
+    if weight == 1.0:
+        return vector_expr
+    return (
+        f"({vector_expr} * CAST(array_fill(CAST(:feedback_weight AS real), "
+        f"ARRAY[{int(dim)}]) AS vector))"
+    )
+
+
+# Ties break on the public chunk id as text, as the Python fusion sorts them.
+_TIE_BREAK = "('chk_' || id) COLLATE \"C\""
+
+
+def keyword_sql(
+    terms: Sequence[str], collection_ids: list[str], filters: Filters, limit: int
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"limit": limit}
+    scope = _scope_sql(collection_ids, filters, params)
+    ctes = _keyword_ctes(terms, scope, params, "limit")
+    return f"WITH {ctes}\nSELECT id, score FROM kw ORDER BY score DESC, id", params
+
+
+def vector_sql(
+    literal: str,
+    dim: int,
+    collection_ids: list[str],
+    filters: Filters,
+    limit: int,
+    *,
+    exact_below: int,
+) -> tuple[str, dict[str, Any]]:
+    """Nearest chunks by cosine, exact or by the index as the scope's size decides."""
+    params: dict[str, Any] = {"vector": literal, "limit": limit}
+    scope = _scope_sql(collection_ids, filters, params)
+    small = _small_scope_cte(collection_ids, filters, scope, params, exact_below)
+    nearest = _vector_cte("vec", "CAST(:vector AS vector)", dim, filters, scope, "limit")
+    return (
+        f"WITH {small},\n{nearest}\nSELECT id, score FROM vec ORDER BY score DESC, id",
+        params,
+    )
+
+
+def hybrid_sql(
+    terms: Sequence[str],
+    literal: str,
+    dim: int,
+    collection_ids: list[str],
+    filters: Filters,
+    *,
+    depth: int,
+    limit: int,
+    weights: FusionWeights,
+    exact_below: int,
+) -> tuple[str, dict[str, Any]]:
+    """The whole hybrid ranking of :class:`ragd.retrieval.hybrid.HybridRanker` (convex
+    fusion, then one Rocchio feedback round on the vector leg) in one statement: both
+    legs, the fusion, the feedback vector (pgvector's ``avg`` over the best first-pass
+    chunks) and the second vector search never leave the database."""
+    params: dict[str, Any] = {
+        "vector": literal,
+        "depth": depth,
+        "limit": limit,
+        "keyword_weight": weights.keyword_weight,
+        "final_keyword_weight": weights.final_keyword_weight,
+        "feedback_docs": weights.feedback_docs,
+        "feedback_weight": weights.feedback_weight,
+    }
+    scope = _scope_sql(collection_ids, filters, params)
+    query = "CAST(:vector AS vector)"
+    feedback_target = "(SELECT v FROM fb)"
+    ctes = [
+        _keyword_ctes(terms, scope, params, "depth"),
+        _small_scope_cte(collection_ids, filters, scope, params, exact_below),
+        _vector_cte("vec", query, dim, filters, scope, "depth"),
+        _normalized_cte("kw_n", "kw"),
+        _normalized_cte("vec_n", "vec"),
+        _fused_cte("first_pass", "kw_n", "vec_n"),
+        f"""fb AS (
+  SELECT l2_normalize({query} + {_scaled("avg(c.embedding)", weights.feedback_weight, dim)}) AS v
+  FROM chunks AS c
+  WHERE :feedback_docs > 0 AND c.id IN (
+    SELECT id FROM first_pass ORDER BY score DESC, {_TIE_BREAK} LIMIT :feedback_docs
+  )
+)""",
+        _vector_cte("vec_fb", feedback_target, dim, filters, scope, "depth"),
+        f"""vec_final AS (
+  SELECT id, score FROM vec_fb WHERE {feedback_target} IS NOT NULL
+  UNION ALL
+  SELECT id, score FROM vec WHERE {feedback_target} IS NULL
+)""",
+        _normalized_cte("vec_final_n", "vec_final"),
+        # Without feedback the answer is the first pass, as in Python.
+        _fused_cte(
+            "fused",
+            "kw_n",
+            "vec_final_n",
+            f"CASE WHEN {feedback_target} IS NULL THEN :keyword_weight "
+            "ELSE :final_keyword_weight END",
+        ),
+    ]
+    sql = (
+        "WITH " + ",\n".join(ctes) + f"\nSELECT id, score FROM fused "
+        f"ORDER BY score DESC, {_TIE_BREAK} LIMIT :limit"
+    )
+    return sql, params
+
+
+__all__ = [
+    "HNSW_MAX_DIM",
+    "filter_sql",
+    "hnsw_index_sql",
+    "hybrid_sql",
+    "keyword_sql",
+    "vector_literal",
+    "vector_sql",
+]

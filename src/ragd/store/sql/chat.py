@@ -1,0 +1,159 @@
+"""Chat session and message rows: a mixin over :class:`~ragd.store.sql.store.SqlStore`.
+
+Messages are numbered per session (``ordinal``) inside the write transaction that adds
+them, so a user message and its answer are stored together and keep their order; pages
+of messages are keyed by ordinal. The SQL is portable, so every database shares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from ragd.domain import ChatMessage, ChatSession, NewChatMessage, Page
+from ragd.errors import NotFound
+from ragd.store.sql.store import SqlStore
+from ragd.store.tables import chat_messages, chat_sessions, new_id, utcnow
+
+
+class ChatStore(SqlStore):
+    """Chat operations over the ``chat_sessions`` and ``chat_messages`` tables."""
+
+    def add_chat_session(
+        self,
+        *,
+        key_id: str | None,
+        title: str | None,
+        system_prompt: str | None,
+        collection_ids: Sequence[str] | None,
+    ) -> ChatSession:
+        session_id = new_id("chat")
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(
+                insert(chat_sessions).values(
+                    id=session_id,
+                    key_id=key_id,
+                    title=title,
+                    system_prompt=system_prompt,
+                    collection_ids=None if collection_ids is None else list(collection_ids),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return self.get_chat_session(session_id)
+
+    def get_chat_session(self, session_id: str) -> ChatSession:
+        with self._read() as conn:
+            row = conn.execute(
+                select(chat_sessions).where(chat_sessions.c.id == session_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"chat session {session_id!r} not found")
+        return _session_from_row(row)
+
+    def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]:
+        """The key's sessions, most recently active first."""
+        owner = (
+            chat_sessions.c.key_id.is_(None) if key_id is None else chat_sessions.c.key_id == key_id
+        )
+        with self._read() as conn:
+            rows = conn.execute(
+                select(chat_sessions)
+                .where(owner)
+                .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id)
+                .limit(limit)
+            ).all()
+        return [_session_from_row(row) for row in rows]
+
+    def delete_chat_session(self, session_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(chat_messages).where(chat_messages.c.session_id == session_id))
+            result = conn.execute(delete(chat_sessions).where(chat_sessions.c.id == session_id))
+        if result.rowcount == 0:
+            raise NotFound(f"chat session {session_id!r} not found")
+
+    def add_chat_messages(
+        self, session_id: str, messages: Sequence[NewChatMessage]
+    ) -> list[ChatMessage]:
+        """Append ``messages`` to the session, in order, in one transaction."""
+        now = utcnow()
+        ids = [new_id("msg") for _ in messages]
+        with self._write() as conn:
+            touched = conn.execute(
+                update(chat_sessions).where(chat_sessions.c.id == session_id).values(updated_at=now)
+            )
+            if touched.rowcount == 0:
+                raise NotFound(f"chat session {session_id!r} not found")
+            last = conn.execute(
+                select(func.max(chat_messages.c.ordinal)).where(
+                    chat_messages.c.session_id == session_id
+                )
+            ).scalar()
+            first = 1 if last is None else int(last) + 1
+            for offset, (message_id, message) in enumerate(zip(ids, messages, strict=True)):
+                conn.execute(
+                    insert(chat_messages).values(
+                        id=message_id,
+                        session_id=session_id,
+                        ordinal=first + offset,
+                        role=message.role,
+                        content=message.content,
+                        citations=message.citations,
+                        created_at=now,
+                    )
+                )
+        return [
+            ChatMessage(
+                id=message_id,
+                session_id=session_id,
+                ordinal=first + offset,
+                role=message.role,
+                content=message.content,
+                citations=message.citations,
+                created_at=now,
+            )
+            for offset, (message_id, message) in enumerate(zip(ids, messages, strict=True))
+        ]
+
+    def list_chat_messages(
+        self, session_id: str, *, limit: int, after: int | None = None
+    ) -> Page[ChatMessage]:
+        """Oldest first; ``next_cursor`` is the last ordinal when more may follow."""
+        query = select(chat_messages).where(chat_messages.c.session_id == session_id)
+        if after is not None:
+            query = query.where(chat_messages.c.ordinal > after)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(chat_messages.c.ordinal).limit(limit + 1)).all()
+        items = [_message_from_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items=items, next_cursor=str(items[-1].ordinal) if more else None)
+
+
+def _session_from_row(row: Any) -> ChatSession:
+    m = row._mapping
+    ids = m["collection_ids"]
+    return ChatSession(
+        id=m["id"],
+        key_id=m["key_id"],
+        title=m["title"],
+        system_prompt=m["system_prompt"],
+        collection_ids=None if ids is None else tuple(ids),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _message_from_row(row: Any) -> ChatMessage:
+    m = row._mapping
+    return ChatMessage(
+        id=m["id"],
+        session_id=m["session_id"],
+        ordinal=m["ordinal"],
+        role=m["role"],
+        content=m["content"],
+        citations=list(m["citations"]),
+        created_at=m["created_at"],
+    )

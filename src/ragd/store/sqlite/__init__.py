@@ -1,0 +1,1 @@
+"""The embedded SQLite store: FTS5 keyword search and an in-memory exact vector index."""

@@ -1,0 +1,1 @@
+"""Logs, metrics and tracing: what an operator sees of a running ragd."""
