@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from ragd.cli.app import app
@@ -103,7 +104,9 @@ def test_every_setting_is_in_the_readme_table_with_its_default(
 
 
 def test_every_ragd_name_in_the_docs_is_a_setting() -> None:
+    """A ``RAGD_`` name is a setting, or the env var of a CLI option (``[env var: ...]``)."""
     settings = {f"RAGD_{field.upper()}" for field in Settings.model_fields}
+    option_env_vars = {name for path in all_commands() for name in cli_help(path).env_vars}
     problems = [
         f"README's table lists {name}, which is no setting"
         for name in readme_settings_table()
@@ -112,8 +115,10 @@ def test_every_ragd_name_in_the_docs_is_a_setting() -> None:
     for path in DOCS:
         for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             for name in re.findall(r"\bRAGD_[A-Z0-9_]*[A-Z0-9]\b", line):
-                if name not in settings:
-                    problems.append(f"{path.name}:{lineno}: {name} is not a setting")
+                if name not in settings | option_env_vars:
+                    problems.append(
+                        f"{path.name}:{lineno}: {name} is neither a setting nor an option's env var"
+                    )
     assert not problems, "\n".join(problems)
 
 
@@ -122,10 +127,11 @@ def test_every_ragd_name_in_the_docs_is_a_setting() -> None:
 
 @dataclass(frozen=True)
 class Help:
-    """What ``ragd ... --help`` shows: its subcommands (for a group) and its options."""
+    """What ``ragd ... --help`` shows: subcommands (of a group), options, their env vars."""
 
     commands: frozenset[str]
     options: frozenset[str]
+    env_vars: frozenset[str]
 
 
 def panel_rows(output: str, title: str) -> Iterator[str]:
@@ -142,17 +148,27 @@ def panel_rows(output: str, title: str) -> Iterator[str]:
             yield line[1:].rstrip().removesuffix("│")[1:]
 
 
+def help_output(typer_app: typer.Typer, path: tuple[str, ...]) -> str:
+    """``<path> --help`` as a user sees it (wide enough that no option name wraps)."""
+    result = runner.invoke(typer_app, [*path, "--help"], env={"TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0, f"ragd {' '.join(path)} --help failed:\n{result.output}"
+    return result.output
+
+
 @cache
 def cli_help(path: tuple[str, ...]) -> Help:
-    """Run ``ragd <path> --help`` as a user would and read its Commands and Options."""
-    result = runner.invoke(app, [*path, "--help"], env={"TERMINAL_WIDTH": "200"})
-    assert result.exit_code == 0, f"ragd {' '.join(path)} --help failed:\n{result.output}"
+    """Run ``ragd <path> --help`` and read it."""
+    return read_help(help_output(app, path))
+
+
+def read_help(output: str) -> Help:
+    """The Commands and Options panels of one ``--help`` output."""
     commands = set()
-    for row in panel_rows(result.output, "Commands"):
+    for row in panel_rows(output, "Commands"):
         if row and not row[0].isspace():
             commands.add(row.split()[0])
     options = set()
-    for row in panel_rows(result.output, "Options"):
+    for row in panel_rows(output, "Options"):
         # "*  --collection  -c  <str>  ..." or "   --create  --no-create  <bool>  ...";
         # wrapped description lines start with spaces and no option.
         for token in row.split():
@@ -161,8 +177,9 @@ def cli_help(path: tuple[str, ...]) -> Help:
             if not token.startswith("-"):
                 break
             options.add(token)
-    assert options, f"no options read from ragd {' '.join(path)} --help:\n{result.output}"
-    return Help(frozenset(commands), frozenset(options))
+    assert options, f"no options read from this --help:\n{output}"
+    env_vars = re.findall(r"\[env var: ([A-Z0-9_]+)\]", output)
+    return Help(frozenset(commands), frozenset(options), frozenset(env_vars))
 
 
 def all_commands(path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -310,3 +327,24 @@ def test_the_parser_reads_commands_as_a_reader_does(tmp_path: Path) -> None:
     assert resolve(Mention("x", ("serve", "--port=9000", "--colour")))[1] == [
         "'ragd serve' has no option --colour"
     ]
+
+
+def test_help_is_read_as_typer_prints_it() -> None:
+    """Options, short names, negations and env vars of a real Typer app's ``--help``."""
+    demo = typer.Typer()
+
+    @demo.command()
+    def serve(
+        key: Annotated[str, typer.Option("--key", "-k", envvar="RAGD_DEMO_KEY")] = "",
+        create: Annotated[bool, typer.Option(help="Make it. " * 30)] = True,
+    ) -> None:
+        """Serve."""
+
+    @demo.command()
+    def other() -> None:
+        """Make this a group of two commands."""
+
+    assert read_help(help_output(demo, ())).commands == {"serve", "other"}
+    found = read_help(help_output(demo, ("serve",)))
+    assert found.options == {"--key", "-k", "--create", "--no-create", "--help"}
+    assert found.env_vars == {"RAGD_DEMO_KEY"}
