@@ -16,21 +16,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
+from ragd.retrieval.stopwords import CONTENT_STOP_WORDS
 
 __all__ = ["ExtractiveGenerator", "content_terms", "split_sentences"]
-
-_STOP_WORDS_TEXT = """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each few
-    for from further had has have having he her here hers herself him himself his how i if
-    in into is it its itself just me more most my myself no nor not now of off on once only
-    or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under
-    until up very was we were what when where which while who whom why will with would you
-    your yours yourself yourselves also may might must shall get got s t don doesn isn
-    aren wasn weren won ll ve re d m tell explain describe please give show know let
-"""
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 _WORD = re.compile(r"\w+")
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
@@ -80,7 +68,7 @@ def content_terms(text: str) -> list[str]:
     """Lower-cased, stemmed words of ``text`` without stop words, in order."""
     terms = []
     for word in _WORD.findall(text.lower()):
-        if word in STOP_WORDS or (len(word) == 1 and not word.isdigit()):
+        if word in CONTENT_STOP_WORDS or (len(word) == 1 and not word.isdigit()):
             continue
         terms.append(_stem(word))
     return terms

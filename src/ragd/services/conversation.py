@@ -19,7 +19,7 @@ import structlog
 
 from ragd.errors import GenerationError
 from ragd.generation.base import Rewriter, Turn
-from ragd.generation.extractive import STOP_WORDS
+from ragd.retrieval.stopwords import CONTENT_STOP_WORDS
 from ragd.services.search import QUERY_MAX
 
 __all__ = ["is_follow_up", "key_words", "rewrite_follow_up", "standalone_question"]
@@ -82,7 +82,11 @@ def key_words(text: str) -> list[str]:
     kept: list[str] = []
     for word in _words(text):
         folded = word.casefold()
-        if folded in STOP_WORDS or folded in seen or (len(word) == 1 and not word.isdigit()):
+        if (
+            folded in CONTENT_STOP_WORDS
+            or folded in seen
+            or (len(word) == 1 and not word.isdigit())
+        ):
             continue
         seen.add(folded)
         kept.append(word)
