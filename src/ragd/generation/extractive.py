@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
+from ragd.generation.rewrite import standalone_question
 from ragd.retrieval.stopwords import CONTENT_STOP_WORDS
 
 __all__ = ["ExtractiveGenerator", "content_terms", "split_sentences"]
@@ -155,8 +156,6 @@ class ExtractiveGenerator:
 
     def rewrite(self, history: Sequence[Turn], question: str) -> str:
         """The deterministic follow-up rewrite over the earlier user turns."""
-        from ragd.services.conversation import standalone_question  # imports this module
-
         return standalone_question([*(t.content for t in history if t.role == "user"), question])
 
     def stream(
