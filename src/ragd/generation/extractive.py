@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
+from ragd.generation.base import NO_ANSWER_TEXT, Generator, Passage, Turn
 from ragd.generation.rewrite import standalone_question
 from ragd.retrieval.stopwords import CONTENT_STOP_WORDS
 
@@ -117,7 +117,7 @@ class _Candidate:
     terms: frozenset[str]
 
 
-class ExtractiveGenerator:
+class ExtractiveGenerator(Generator):
     """Composes an answer from the retrieved passages' best sentences; no LLM."""
 
     name: str = "extractive"
@@ -139,30 +139,26 @@ class ExtractiveGenerator:
     def check(self) -> None:
         """Always usable: nothing to connect to."""
 
-    def generate(
+    def stream(
         self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
-    ) -> GeneratedAnswer:
-        """The best-matching sentences, each cited. ``instructions`` are ignored: the
-        answer is source sentences quoted verbatim, and there is no model to direct."""
-        question_terms = frozenset(content_terms(question))
-        if not passages or not question_terms:
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        chosen = self._select(self._candidates(question_terms, passages))
-        if not chosen:
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        text = " ".join(_with_marker(c.text, c.n) for c in chosen)
-        cited = tuple(dict.fromkeys(c.n for c in chosen))
-        return GeneratedAnswer(text, cited)
+    ) -> Iterator[str]:
+        """The best-matching sentences, each cited, as one piece: there is nothing to wait
+        for. ``instructions`` are ignored: the answer is source sentences quoted verbatim,
+        and there is no model to direct."""
+        yield self._answer(question, passages)
 
     def rewrite(self, history: Sequence[Turn], question: str) -> str:
         """The deterministic follow-up rewrite over the earlier user turns."""
         return standalone_question([*(t.content for t in history if t.role == "user"), question])
 
-    def stream(
-        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
-    ) -> Iterator[str]:
-        """The whole answer as one piece: there is nothing to wait for."""
-        yield self.generate(question, passages, instructions=instructions).text
+    def _answer(self, question: str, passages: Sequence[Passage]) -> str:
+        question_terms = frozenset(content_terms(question))
+        if not passages or not question_terms:
+            return NO_ANSWER_TEXT
+        chosen = self._select(self._candidates(question_terms, passages))
+        if not chosen:
+            return NO_ANSWER_TEXT
+        return " ".join(_with_marker(c.text, c.n) for c in chosen)
 
     def _candidates(
         self, question: frozenset[str], passages: Sequence[Passage]
