@@ -12,8 +12,10 @@ import structlog
 
 from ragd.config import Settings
 from ragd.embedding import Embedder, build_embedder
+from ragd.generation.backends import BACKENDS
 from ragd.generation.base import Generator
 from ragd.generation.extractive import ExtractiveGenerator
+from ragd.generation.llm import LLMConfig, LLMGenerator
 from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
 from ragd.services.chat import ChatService
@@ -29,33 +31,21 @@ log = structlog.get_logger(__name__)
 def build_generator(settings: Settings) -> Generator:
     """An LLM when one is configured, otherwise the offline extractive generator.
 
-    ``llm_provider=anthropic`` uses Anthropic's Messages API (``llm_base_url`` optional,
-    Anthropic's own by default); ``openai`` needs ``llm_base_url`` to enable the LLM.
+    ``llm_provider`` picks the backend from ``BACKENDS``: ``anthropic`` uses Anthropic's
+    Messages API (``llm_base_url`` optional, Anthropic's own by default); ``openai`` needs
+    ``llm_base_url`` to enable the LLM.
     """
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    if settings.llm_provider == "anthropic":
-        from ragd.generation.backends.anthropic import AnthropicGenerator
-
-        return AnthropicGenerator(
-            base_url=settings.llm_base_url,
-            model=settings.llm_model,
-            api_key=key,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-            history_tokens=settings.llm_history_tokens,
-        )
-    if settings.llm_base_url:
-        from ragd.generation.backends.openai import OpenAICompatGenerator
-
-        return OpenAICompatGenerator(
-            base_url=settings.llm_base_url,
-            model=settings.llm_model,
-            api_key=key,
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-            history_tokens=settings.llm_history_tokens,
-        )
-    return ExtractiveGenerator()
+    backend = BACKENDS[settings.llm_provider]
+    if backend.needs_base_url and not settings.llm_base_url:
+        return ExtractiveGenerator()
+    config = LLMConfig(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+    )
+    return LLMGenerator(backend.open(config), history_tokens=settings.llm_history_tokens)
 
 
 class Container:

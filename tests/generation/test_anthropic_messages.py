@@ -10,12 +10,12 @@ from ragd.container import build_generator
 from ragd.errors import GenerationError
 from ragd.generation import (
     NO_ANSWER_TEXT,
-    AnthropicGenerator,
+    AnthropicBackend,
     GeneratedAnswer,
     Generator,
+    LLMConfig,
+    LLMGenerator,
     Passage,
-    Rewriter,
-    StreamingGenerator,
     Turn,
 )
 
@@ -42,16 +42,16 @@ def _generator(
     max_retries: int = 2,
     temperature: float | None = None,
     max_tokens: int = 800,
-) -> AnthropicGenerator:
-    return AnthropicGenerator(
+) -> LLMGenerator:
+    config = LLMConfig(
         server.base_url,
         "claude-test",
         api_key,
         timeout_s=5.0,
         max_retries=max_retries,
         temperature=temperature,
-        max_tokens=max_tokens,
     )
+    return LLMGenerator(AnthropicBackend(config), max_tokens=max_tokens)
 
 
 def test_request_carries_model_system_prompt_sources_and_key(fake: FakeAnthropic) -> None:
@@ -97,10 +97,13 @@ def test_temperature_is_sent_only_when_set(fake: FakeAnthropic) -> None:
     assert second.json["temperature"] == 0.0
 
 
-def test_invented_citation_is_removed(fake: FakeAnthropic) -> None:
+def test_citations_are_left_as_written_for_the_answer_service(fake: FakeAnthropic) -> None:
+    # Which citations are real is AnswerService's decision (tests/services/test_answers.py).
     fake.reply("Paris is the capital [1][9]. Lyon has food [9] [2].")
     answer = _generator(fake).generate(QUESTION, PASSAGES)
-    assert answer == GeneratedAnswer("Paris is the capital [1]. Lyon has food [2].", (1, 2))
+    assert answer == GeneratedAnswer(
+        "Paris is the capital [1][9]. Lyon has food [9] [2].", (1, 9, 2)
+    )
 
 
 def test_no_answer_reply_is_normalized(fake: FakeAnthropic) -> None:
@@ -154,14 +157,15 @@ def test_bad_key_is_not_retried_or_echoed() -> None:
         assert len(server.message_requests) == 1
 
 
-def test_stream_yields_deltas_with_invented_citations_removed(fake: FakeAnthropic) -> None:
+def test_stream_yields_the_deltas_as_written(fake: FakeAnthropic) -> None:
+    # Invented citations are removed by AnswerService (tests/services/test_answers.py).
     fake.reply(
         "Paris is the capital [1]. Big [9].",
         deltas=["Paris is", " the capital [", "1]. Big [", "9", "]."],
     )
     deltas = list(_generator(fake).stream(QUESTION, PASSAGES))
     assert len(deltas) > 1
-    assert "".join(deltas) == "Paris is the capital [1]. Big."
+    assert "".join(deltas) == "Paris is the capital [1]. Big [9]."
     assert fake.message_requests[0].json["stream"] is True
 
 
@@ -201,8 +205,6 @@ def test_rewrite_sends_history_and_returns_the_question(fake: FakeAnthropic) -> 
 def test_is_a_streaming_rewriting_generator_and_hides_the_key(fake: FakeAnthropic) -> None:
     generator = _generator(fake)
     assert isinstance(generator, Generator)
-    assert isinstance(generator, StreamingGenerator)
-    assert isinstance(generator, Rewriter)
     assert generator.name == "anthropic"
     assert KEY not in repr(generator)
     generator.close()
@@ -211,6 +213,7 @@ def test_is_a_streaming_rewriting_generator_and_hides_the_key(fake: FakeAnthropi
 def test_settings_choose_the_provider(fake: FakeAnthropic) -> None:
     settings = Settings(llm_provider="anthropic", llm_base_url=fake.base_url, llm_model="claude-x")
     generator = build_generator(settings)
-    assert isinstance(generator, AnthropicGenerator)
+    assert isinstance(generator, LLMGenerator)
+    assert isinstance(generator.backend, AnthropicBackend)
     assert generator.model == "claude-x"
     assert build_generator(Settings()).name == "extractive"

@@ -8,7 +8,6 @@ from ragd.generation import (
     GeneratedAnswer,
     Generator,
     Passage,
-    StreamingGenerator,
     extract_citations,
 )
 from ragd.generation.extractive import content_terms, split_sentences
@@ -141,7 +140,6 @@ def test_is_deterministic() -> None:
 def test_is_a_generator_that_needs_nothing() -> None:
     generator = ExtractiveGenerator()
     assert isinstance(generator, Generator)
-    assert isinstance(generator, StreamingGenerator)
     assert generator.name == "extractive"
     generator.check()
     question = "What is the capital of France?"

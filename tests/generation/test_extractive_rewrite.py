@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from ragd.generation import ExtractiveGenerator, Rewriter, Turn
+from ragd.generation import ExtractiveGenerator, Generator, Turn
 
 
 def test_extractive_rewrite_is_the_deterministic_method() -> None:
     generator = ExtractiveGenerator()
-    assert isinstance(generator, Rewriter)
+    assert isinstance(generator, Generator)
     history = [
         Turn("user", "When was the Old Bridge built?"),
         Turn("assistant", "In 1566 [1]."),

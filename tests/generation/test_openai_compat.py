@@ -10,9 +10,10 @@ from ragd.generation import (
     NO_ANSWER_TEXT,
     GeneratedAnswer,
     Generator,
-    OpenAICompatGenerator,
+    LLMConfig,
+    LLMGenerator,
+    OpenAIBackend,
     Passage,
-    StreamingGenerator,
     Turn,
 )
 
@@ -36,16 +37,16 @@ def _generator(
     max_retries: int = 2,
     temperature: float = 0.1,
     max_tokens: int = 800,
-) -> OpenAICompatGenerator:
-    return OpenAICompatGenerator(
+) -> LLMGenerator:
+    config = LLMConfig(
         server.base_url,
         "test-model",
         api_key,
         timeout_s=timeout_s,
         max_retries=max_retries,
         temperature=temperature,
-        max_tokens=max_tokens,
     )
+    return LLMGenerator(OpenAIBackend(config), max_tokens=max_tokens)
 
 
 def test_request_carries_model_prompts_sources_and_key(fake_llm: FakeOpenAI) -> None:
@@ -85,16 +86,13 @@ def test_instructions_join_the_system_message_after_the_rules(fake_llm: FakeOpen
         assert "Answer in French." not in user["content"]
 
 
-def test_invented_citations_are_removed(fake_llm: FakeOpenAI) -> None:
+def test_citations_are_left_as_written_for_the_answer_service(fake_llm: FakeOpenAI) -> None:
+    # Which citations are real is AnswerService's decision (tests/services/test_answers.py).
     fake_llm.reply("Paris is the capital [1][9]. Lyon has food [9] [2].")
     answer = _generator(fake_llm).generate(QUESTION, PASSAGES)
-    assert answer == GeneratedAnswer("Paris is the capital [1]. Lyon has food [2].", (1, 2))
-
-
-def test_answer_citing_nothing_valid_is_kept_uncited(fake_llm: FakeOpenAI) -> None:
-    fake_llm.reply("Paris, probably [9].")
-    answer = _generator(fake_llm).generate(QUESTION, PASSAGES)
-    assert answer == GeneratedAnswer("Paris, probably.", ())
+    assert answer == GeneratedAnswer(
+        "Paris is the capital [1][9]. Lyon has food [9] [2].", (1, 9, 2)
+    )
 
 
 def test_no_answer_reply_is_normalized(fake_llm: FakeOpenAI) -> None:
@@ -190,15 +188,24 @@ def test_missing_key_sends_a_placeholder(fake_llm: FakeOpenAI) -> None:
     assert fake_llm.chat_requests[0].headers["authorization"] == "Bearer not-needed"
 
 
-def test_stream_yields_deltas_with_invented_citations_removed(fake_llm: FakeOpenAI) -> None:
+def test_stream_yields_the_deltas_as_written(fake_llm: FakeOpenAI) -> None:
+    # Invented citations are removed by AnswerService (tests/services/test_answers.py).
     fake_llm.reply(
         "Paris is the capital [1]. Big [9].",
         deltas=["Paris is", " the capital [", "1]. Big [", "9", "]."],
     )
     deltas = list(_generator(fake_llm).stream(QUESTION, PASSAGES))
     assert len(deltas) > 1
-    assert "".join(deltas) == "Paris is the capital [1]. Big."
+    assert "".join(deltas) == "Paris is the capital [1]. Big [9]."
     assert fake_llm.chat_requests[0].json["stream"] is True
+
+
+def test_stream_drops_a_scratchpad_split_across_deltas(fake_llm: FakeOpenAI) -> None:
+    fake_llm.reply(
+        "<think>The user wants [9].</think>\n\nParis [1].",
+        deltas=["<thi", "nk>The user", " wants [9].</th", "ink>\n", "\nParis", " [1]."],
+    )
+    assert "".join(_generator(fake_llm).stream(QUESTION, PASSAGES)) == "Paris [1]."
 
 
 def test_closing_the_stream_early_cuts_off_the_server_response(fake_llm: FakeOpenAI) -> None:
@@ -228,7 +235,6 @@ def test_stream_failure_raises_generation_error(fake_llm: FakeOpenAI) -> None:
 def test_is_a_streaming_generator_and_hides_the_key(fake_llm: FakeOpenAI) -> None:
     generator = _generator(fake_llm)
     assert isinstance(generator, Generator)
-    assert isinstance(generator, StreamingGenerator)
     assert generator.name == "openai"
     assert KEY not in repr(generator)
     generator.close()
@@ -242,7 +248,8 @@ def test_rewrite_trims_history_to_the_token_budget_oldest_first(fake_llm: FakeOp
         Turn("assistant", "LATEST " + "d" * 30),
     ]
     fake_llm.reply('"When was the bridge restored?"')
-    generator = OpenAICompatGenerator(fake_llm.base_url, "test-model", KEY, history_tokens=25)
+    config = LLMConfig(fake_llm.base_url, "test-model", KEY)
+    generator = LLMGenerator(OpenAIBackend(config), history_tokens=25)
     assert generator.rewrite(history, "and when?") == "When was the bridge restored?"
     (request,) = fake_llm.chat_requests
     user = request.json["messages"][1]["content"]

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from ragd.retrieval.terms import MAX_TERMS, STOP_WORDS, keyword_terms
+from ragd.retrieval.stopwords import QUERY_STOP_WORDS
+from ragd.retrieval.terms import MAX_TERMS, keyword_terms
 
 _WORD = re.compile(r"\w+")
 
@@ -73,18 +74,18 @@ def test_at_most_max_terms() -> None:
 
 
 def test_cap_applies_after_stop_words_and_duplicates() -> None:
-    stop = sorted(STOP_WORDS)
+    stop = sorted(QUERY_STOP_WORDS)
     words = [f"w{i}" for i in range(MAX_TERMS)]
     query = " ".join(stop + words + words + ["extra"])
     assert keyword_terms(query) == words
 
 
 def test_only_stop_words_are_capped_too() -> None:
-    stop = sorted(STOP_WORDS)
+    stop = sorted(QUERY_STOP_WORDS)
     assert len(stop) > MAX_TERMS
     assert keyword_terms(" ".join(stop)) == stop[:MAX_TERMS]
 
 
 def test_stop_words_are_lowercase_words() -> None:
-    assert all(word == word.lower() and _WORD.fullmatch(word) for word in STOP_WORDS)
-    assert {"the", "a", "and", "of", "what"} <= STOP_WORDS
+    assert all(word == word.lower() and _WORD.fullmatch(word) for word in QUERY_STOP_WORDS)
+    assert {"the", "a", "and", "of", "what"} <= QUERY_STOP_WORDS

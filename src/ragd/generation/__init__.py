@@ -1,33 +1,28 @@
 """Answer generation: a question plus numbered passages in, an answer citing them as [n] out."""
 
-from ragd.generation.backends.anthropic import AnthropicGenerator
-from ragd.generation.backends.openai import OpenAICompatGenerator
-from ragd.generation.base import (
-    NO_ANSWER_TEXT,
-    GeneratedAnswer,
-    Generator,
-    Passage,
-    Rewriter,
-    StreamingGenerator,
-    Turn,
-)
-from ragd.generation.citations import CitationFilter, extract_citations
+from ragd.generation.backends import BACKENDS, AnthropicBackend, OpenAIBackend
+from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Generator, Passage, Turn
+from ragd.generation.citations import CitationFilter, cited_numbers, extract_citations
 from ragd.generation.extractive import ExtractiveGenerator
+from ragd.generation.llm import ChatBackend, LLMConfig, LLMGenerator
 from ragd.generation.prompts import answer_messages, load_prompt, render_sources
 
 __all__ = [
+    "BACKENDS",
     "NO_ANSWER_TEXT",
-    "AnthropicGenerator",
+    "AnthropicBackend",
+    "ChatBackend",
     "CitationFilter",
     "ExtractiveGenerator",
     "GeneratedAnswer",
     "Generator",
-    "OpenAICompatGenerator",
+    "LLMConfig",
+    "LLMGenerator",
+    "OpenAIBackend",
     "Passage",
-    "Rewriter",
-    "StreamingGenerator",
     "Turn",
     "answer_messages",
+    "cited_numbers",
     "extract_citations",
     "load_prompt",
     "render_sources",

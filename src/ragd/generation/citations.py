@@ -8,6 +8,9 @@ or more digits (``[2024]`` is not a citation) and Markdown links (``[1](url)``).
 
 ``CitationFilter`` does the same over a stream of text deltas, holding back only the
 few characters that could still turn out to be (part of) a marker.
+
+Which numbers are valid is for ``AnswerService`` to say (it knows the passages); the
+generators only read what their text cites (``cited_numbers``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-__all__ = ["CitationFilter", "extract_citations"]
+__all__ = ["CitationFilter", "cited_numbers", "extract_citations"]
 
 _MARKER = r"\[\s*(?P<prefix>sources?\s*:?\s*)?(?P<nums>\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\](?!\()"
 # One scan finds backtick runs (code-span boundaries) and markers, in order.
@@ -25,6 +28,8 @@ _TOKEN = re.compile(rf"(?P<ticks>`+)|{_MARKER}", re.IGNORECASE)
 # bracket that may be, or be the start of, a marker.
 _HOLD = re.compile(r"(?:[ \t`]|\[[^\[\]\n]{0,24}\]?)*\Z")
 _TIGHT_AFTER = frozenset(".,;:!?)]}\"'")
+# Every number a marker can hold (one to three digits).
+_ANY_NUMBER = frozenset(range(1000))
 
 
 class CitationFilter:
@@ -121,3 +126,9 @@ def extract_citations(text: str, valid: Collection[int]) -> tuple[str, tuple[int
     cleaner = CitationFilter(valid)
     cleaned = cleaner.feed(text) + cleaner.close()
     return cleaned.strip(), cleaner.cited
+
+
+def cited_numbers(text: str) -> tuple[int, ...]:
+    """The numbers the markers of ``text`` cite, unique and in first-cited order, whether
+    or not they name a passage."""
+    return extract_citations(text, _ANY_NUMBER)[1]

@@ -15,22 +15,11 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ragd.generation.base import NO_ANSWER_TEXT, GeneratedAnswer, Passage, Turn
+from ragd.generation.base import NO_ANSWER_TEXT, Generator, Passage, Turn
+from ragd.generation.rewrite import standalone_question
+from ragd.retrieval.stopwords import CONTENT_STOP_WORDS
 
 __all__ = ["ExtractiveGenerator", "content_terms", "split_sentences"]
-
-_STOP_WORDS_TEXT = """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each few
-    for from further had has have having he her here hers herself him himself his how i if
-    in into is it its itself just me more most my myself no nor not now of off on once only
-    or other our ours ourselves out over own same she should so some such than that the
-    their theirs them themselves then there these they this those through to too under
-    until up very was we were what when where which while who whom why will with would you
-    your yours yourself yourselves also may might must shall get got s t don doesn isn
-    aren wasn weren won ll ve re d m tell explain describe please give show know let
-"""
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 _WORD = re.compile(r"\w+")
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
@@ -80,7 +69,7 @@ def content_terms(text: str) -> list[str]:
     """Lower-cased, stemmed words of ``text`` without stop words, in order."""
     terms = []
     for word in _WORD.findall(text.lower()):
-        if word in STOP_WORDS or (len(word) == 1 and not word.isdigit()):
+        if word in CONTENT_STOP_WORDS or (len(word) == 1 and not word.isdigit()):
             continue
         terms.append(_stem(word))
     return terms
@@ -128,7 +117,7 @@ class _Candidate:
     terms: frozenset[str]
 
 
-class ExtractiveGenerator:
+class ExtractiveGenerator(Generator):
     """Composes an answer from the retrieved passages' best sentences; no LLM."""
 
     name: str = "extractive"
@@ -150,32 +139,26 @@ class ExtractiveGenerator:
     def check(self) -> None:
         """Always usable: nothing to connect to."""
 
-    def generate(
-        self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
-    ) -> GeneratedAnswer:
-        """The best-matching sentences, each cited. ``instructions`` are ignored: the
-        answer is source sentences quoted verbatim, and there is no model to direct."""
-        question_terms = frozenset(content_terms(question))
-        if not passages or not question_terms:
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        chosen = self._select(self._candidates(question_terms, passages))
-        if not chosen:
-            return GeneratedAnswer(NO_ANSWER_TEXT, ())
-        text = " ".join(_with_marker(c.text, c.n) for c in chosen)
-        cited = tuple(dict.fromkeys(c.n for c in chosen))
-        return GeneratedAnswer(text, cited)
-
-    def rewrite(self, history: Sequence[Turn], question: str) -> str:
-        """The deterministic follow-up rewrite over the earlier user turns."""
-        from ragd.services.conversation import standalone_question  # imports this module
-
-        return standalone_question([*(t.content for t in history if t.role == "user"), question])
-
     def stream(
         self, question: str, passages: Sequence[Passage], *, instructions: str | None = None
     ) -> Iterator[str]:
-        """The whole answer as one piece: there is nothing to wait for."""
-        yield self.generate(question, passages, instructions=instructions).text
+        """The best-matching sentences, each cited, as one piece: there is nothing to wait
+        for. ``instructions`` are ignored: the answer is source sentences quoted verbatim,
+        and there is no model to direct."""
+        yield self._answer(question, passages)
+
+    def rewrite(self, history: Sequence[Turn], question: str) -> str:
+        """The deterministic follow-up rewrite over the earlier user turns."""
+        return standalone_question([*(t.content for t in history if t.role == "user"), question])
+
+    def _answer(self, question: str, passages: Sequence[Passage]) -> str:
+        question_terms = frozenset(content_terms(question))
+        if not passages or not question_terms:
+            return NO_ANSWER_TEXT
+        chosen = self._select(self._candidates(question_terms, passages))
+        if not chosen:
+            return NO_ANSWER_TEXT
+        return " ".join(_with_marker(c.text, c.n) for c in chosen)
 
     def _candidates(
         self, question: frozenset[str], passages: Sequence[Passage]

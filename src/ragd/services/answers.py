@@ -1,4 +1,10 @@
-"""Answers: retrieve passages, let the generator answer, keep only real citations."""
+"""Answers: retrieve passages, let the generator answer, keep only real citations.
+
+This is the one place that decides which citations are real: a generator's text cites
+passages as the model wrote them, and here every number that names no retrieved passage
+is dropped from the text (``ask``, ``stream`` and with them chat), so ``[9]`` of five
+passages never reaches a client, and ``citations`` lists what the cleaned text cites.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ from dataclasses import dataclass
 from ragd.auth import Allowed
 from ragd.domain import Filters
 from ragd.errors import InvalidInput
-from ragd.generation.base import Generator, Passage, StreamingGenerator
-from ragd.generation.citations import CitationFilter
+from ragd.generation.base import Generator, Passage
+from ragd.generation.citations import CitationFilter, extract_citations
 from ragd.services.search import SearchHit, SearchService
 
 DEFAULT_ANSWER_TOP_K = 5
@@ -91,10 +97,16 @@ class AnswerService:
         passages = self.retrieve(
             question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
         )
-        generated = self.generator.generate(question.strip(), passages, instructions=instructions)
+        return self.answer(question.strip(), passages, instructions)
+
+    def answer(
+        self, question: str, passages: list[Passage], instructions: str | None = None
+    ) -> AnswerResult:
+        """The generator's answer from ``passages``, citing only passages that exist."""
+        generated = self.generator.generate(question, passages, instructions=instructions)
         by_number = {p.n: p for p in passages}
-        citations = [_citation(by_number[n]) for n in generated.cited if n in by_number]
-        return AnswerResult(answer=generated.text, citations=citations)
+        text, cited = extract_citations(generated.text, by_number)
+        return AnswerResult(answer=text, citations=[_citation(by_number[n]) for n in cited])
 
     def stream(
         self,
@@ -114,18 +126,16 @@ class AnswerService:
         passages = self.retrieve(
             question, collections=collections, top_k=top_k, filters=filters, allowed=allowed
         )
-        return self._stream(question.strip(), passages, instructions)
+        return self.answer_stream(question.strip(), passages, instructions)
 
-    def _stream(
-        self, question: str, passages: list[Passage], instructions: str | None
+    def answer_stream(
+        self, question: str, passages: list[Passage], instructions: str | None = None
     ) -> Iterator[AnswerEvent]:
+        """:meth:`answer` as events: the text as it arrives, invented citations removed,
+        then the citations."""
         by_number = {p.n: p for p in passages}
         cleaner = CitationFilter(by_number)
-        if isinstance(self.generator, StreamingGenerator):
-            pieces = self.generator.stream(question, passages, instructions=instructions)
-        else:
-            answer = self.generator.generate(question, passages, instructions=instructions)
-            pieces = iter([answer.text])
+        pieces = self.generator.stream(question, passages, instructions=instructions)
         try:
             for piece in pieces:
                 if text := cleaner.feed(piece):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragd.services.conversation import is_follow_up, key_words, standalone_question
+from ragd.generation.rewrite import is_follow_up, key_words, standalone_question
 
 
 def test_a_single_question_is_unchanged() -> None:
