@@ -74,7 +74,7 @@ def test_migrate_is_idempotent_and_keeps_data(store: AnyStore, factory: StoreFac
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         tables = set(inspect(conn).get_table_names())
     config = Config()
-    config.set_main_option("script_location", str(resources.files("ragd") / "migrations"))
+    config.set_main_option("script_location", str(resources.files("ragd.store") / "migrations"))
     assert versions == [ScriptDirectory.from_config(config).get_current_head()]
     keyword_index = "chunks_fts" if store.dialect == "sqlite" else "keyword_terms"
     assert {"collections", "documents", "document_sources", "chunks", keyword_index} <= tables
