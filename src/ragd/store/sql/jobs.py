@@ -16,14 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ragd.domain import Document, Job, JobCompletion
-from ragd.errors import RagdError
-from ragd.store.sql.convert import document_from_row, vector_to_bytes
+from ragd.store.base import LeaseLost
+from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.store import SqlStore
 from ragd.store.tables import chunks, collections, document_sources, documents, utcnow
-
-
-class LeaseLost(RagdError):
-    """The job's lease expired and another worker owns the document now."""
 
 
 class JobsStore(SqlStore):
@@ -424,4 +420,4 @@ def _job_from_row(row: Any, owner: str) -> Job:
     )
 
 
-__all__ = ["JobsStore", "LeaseLost", "document_from_row"]
+__all__ = ["JobsStore"]
