@@ -4,6 +4,9 @@ A worker claims queued documents (and processing ones whose lease expired, so a 
 worker's job is picked up again), extends its lease while working, and finishes with an
 atomic swap of the document's chunks. Every finishing call checks the lease owner, so a
 worker that lost its lease cannot overwrite the work of the one that took over.
+
+Finishing is written once, for a batch (``SqlJobQueue._complete``); finishing one
+document is a batch of one.
 """
 
 from __future__ import annotations
@@ -92,17 +95,21 @@ class SqlJobQueue:
         self._db.write(lambda conn: conn.execute(statement))
 
     def complete_job(self, completion: JobCompletion) -> Document:
-        def work(conn: Connection) -> Document:
-            row = _owned_row(conn, completion.document_id, completion.lease_owner)
-            if self._finish(conn, row, completion, utcnow()):
-                bump_chunks_version(conn, row.collection_id)
-            return documents_by_id(conn, [row.id])[0]
-
-        return self._db.write(work)
+        done = self._complete([completion])[0]
+        if done is None:
+            raise LeaseLost(
+                f"document {completion.document_id} is no longer leased by {completion.lease_owner}"
+            )
+        return done
 
     def complete_jobs(self, completions: Sequence[JobCompletion]) -> list[Document | None]:
-        # One commit and a handful of statements per batch instead of several per
-        # document: for short documents that was most of the cost of storing them.
+        return self._complete(completions)
+
+    def _complete(self, completions: Sequence[JobCompletion]) -> list[Document | None]:
+        """Both finishing calls: one commit and a handful of statements per batch instead
+        of several per document (for short documents that was most of the cost of
+        storing them). Private, so that the one-by-one fallback after a failed batch
+        does not depend on the batch entry point."""
         if not completions:
             return []
 
@@ -144,21 +151,6 @@ class SqlJobQueue:
             for chunk in completion.chunks
         ]
         self._db.dialect.index_chunks(conn, entries)
-
-    def _finish(
-        self, conn: Connection, row: Any, completion: JobCompletion, now: dt.datetime
-    ) -> bool:
-        """Record one leased document's outcome; True when its chunks were swapped.
-
-        A document whose text turns out to duplicate another live one (found only now
-        when the text could not be known at upload, as with PDFs) fails instead."""
-        duplicate_of = _duplicate_of(conn, row, completion.content_hash)
-        if duplicate_of is not None:
-            _mark_duplicate(conn, completion, duplicate_of, now)
-            return False
-        self._swap_chunks(conn, [(row, completion)])
-        _mark_ready(conn, [(row, completion)], now)
-        return True
 
     def fail_job(
         self, *, document_id: str, owner: str, error: str, retry_at: dt.datetime | None
@@ -209,33 +201,6 @@ class SqlJobQueue:
             )
         )
         return int(self._db.write(lambda conn: conn.execute(statement).rowcount))
-
-
-def _owned_row(conn: Connection, document_id: str, owner: str) -> Any:
-    row = conn.execute(
-        select(documents).where(
-            documents.c.id == document_id,
-            documents.c.lease_owner == owner,
-            documents.c.status == "processing",
-        )
-    ).first()
-    if row is None:
-        raise LeaseLost(f"document {document_id} is no longer leased by {owner}")
-    return row
-
-
-def _duplicate_of(conn: Connection, row: Any, content_hash: str) -> str | None:
-    """Another live document in the collection with the same text."""
-    return conn.execute(
-        select(documents.c.id)
-        .where(
-            documents.c.collection_id == row.collection_id,
-            documents.c.content_hash == content_hash,
-            documents.c.id != row.id,
-            documents.c.status != "failed",
-        )
-        .limit(1)
-    ).scalar()
 
 
 def _owned(
