@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from ragd.domain import JobCompletion
-from ragd.store.sql.jobs import LeaseLost
+from ragd.store.base import LeaseLost
 from tests.store.conftest import AnyStore, open_test_store
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from ragd.config import load_settings
 from ragd.domain import Filters, Vector
 from ragd.errors import Unavailable
 from ragd.retrieval.hybrid import HybridParams, HybridRanker, HybridStore
-from ragd.store.postgres.store import PostgresStore, postgres_engine_url
+from ragd.store.postgres.dialect import postgres_engine_url
+from ragd.store.postgres.store import PostgresStore
 from ragd.store.retry import RetryPolicy, is_transient
 from tests.databases import PostgresForTests
 from tests.store.conftest import AnyStore, StoreFactory, seeded_vector, unit
@@ -143,14 +144,14 @@ def test_transient_errors_are_retried_until_the_deadline() -> None:
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
         return "ok"
 
-    assert RetryPolicy(deadline_s=5).wrap(flaky)() == "ok"
+    assert RetryPolicy(deadline_s=5).run(flaky) == "ok"
     assert len(calls) == 3
 
     def down() -> None:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     with pytest.raises(Unavailable):
-        RetryPolicy(deadline_s=0.2).wrap(down)()
+        RetryPolicy(deadline_s=0.2).run(down)
     assert is_transient(OperationalError("x", {}, Exception("gone")))
     assert not is_transient(ValueError("not a database error"))
 

@@ -34,8 +34,7 @@ from ragd.errors import (
     UnsupportedMediaType,
 )
 from ragd.ingest.pipeline import PreparedDocument, prepare
-from ragd.store.base import Store
-from ragd.store.sql.jobs import LeaseLost
+from ragd.store.base import LeaseLost, Store
 from ragd.store.tables import utcnow
 from ragd.telemetry.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
 

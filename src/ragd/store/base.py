@@ -1,8 +1,22 @@
-"""The Store seam: everything ragd keeps, behind one protocol.
+"""The Store seam: what ragd keeps, as one small protocol per aggregate.
 
-SQLite (embedded default) and PostgreSQL implement it; services depend only on this.
-Every method is a short transaction of its own; invariants (a chunk never visible before
-its document is ready, atomic chunk swaps, cascading deletes) hold inside the store.
+SQLite (embedded default) and PostgreSQL implement every protocol here; services depend
+on :class:`Store` (or, where they need less, on the aggregate protocols they use).
+
+Contracts shared by every method unless its docstring says otherwise:
+
+- A method is one short transaction, or a few in a row (a write, then a read of what it
+  wrote); it never leaves a transaction open and never returns a lazy result.
+- The store's invariants hold inside it: a chunk is never visible to search before its
+  document is ``ready``; a document's chunks are swapped atomically; deleting a document
+  or collection removes its chunks and full-text entries in the same transaction.
+- Errors are :mod:`ragd.errors`: :class:`~ragd.errors.NotFound` for an unknown id,
+  :class:`~ragd.errors.Conflict` for a taken unique name, :class:`~ragd.errors.InvalidInput`
+  for a value the caller must change, and on a server database
+  :class:`~ragd.errors.Unavailable` (``DatabaseUnavailable``) once transient failures
+  (a restart, a failover, a deadlock) kept coming until ``RAGD_DATABASE_RETRY_DEADLINE_S``.
+  The exceptions a caller is expected to catch are defined here (:class:`LeaseLost`), so
+  no caller imports a concrete store module.
 """
 
 from __future__ import annotations
@@ -29,29 +43,95 @@ from ragd.domain import (
     StoredChunk,
     Vector,
 )
+from ragd.errors import RagdError
 
 
-class Store(Protocol):
-    dialect: str
+class LeaseLost(RagdError):
+    """The job's lease expired and another worker owns the document now: the caller's
+    result is discarded, not an error of the document."""
 
-    def migrate(self) -> None: ...
-    def check(self) -> None: ...
-    def close(self) -> None: ...
+
+class StoreLifecycle(Protocol):
+    """Schema, health and shutdown: the calls that must answer at once, never retried."""
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``, for health output and logs."""
+        ...
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; idempotent, and safe when several
+        processes start together (they are serialized, one migrates, the rest find the
+        schema current)."""
+        ...
+
+    def check(self) -> None:
+        """Raise unless the database answers a trivial query now (readiness probe)."""
+        ...
+
+    def close(self) -> None:
+        """Release every pooled connection; the store is not used afterwards."""
+        ...
+
+
+class CollectionStore(Protocol):
+    """Collections: named groups of documents with a fixed embedding model."""
 
     def create_collection(
         self, *, name: str, description: str, embedding_model: str, embedding_dim: int
-    ) -> Collection: ...
-    def list_collections(self, *, counts: bool = True) -> list[Collection]: ...
-    def get_collection(self, collection_id: str, *, counts: bool = True) -> Collection: ...
-    def get_collection_by_name(self, name: str, *, counts: bool = True) -> Collection: ...
+    ) -> Collection:
+        """Create an empty collection. Raises ``Conflict`` when ``name`` is taken. On
+        PostgreSQL the vector index for ``embedding_dim`` exists when this returns."""
+        ...
+
+    def list_collections(self, *, counts: bool = True) -> list[Collection]:
+        """Every collection by name; ``counts=False`` leaves document and chunk counts at
+        0 and skips scanning those tables, for callers that need identity only."""
+        ...
+
+    def get_collection(self, collection_id: str, *, counts: bool = True) -> Collection:
+        """One collection by id (counts as in :meth:`list_collections`); ``NotFound``."""
+        ...
+
+    def get_collection_by_name(self, name: str, *, counts: bool = True) -> Collection:
+        """One collection by its unique name; ``NotFound``."""
+        ...
+
     def update_collection(
         self, collection_id: str, *, name: str | None, description: str | None
-    ) -> Collection: ...
-    def delete_collection(self, collection_id: str) -> None: ...
+    ) -> Collection:
+        """Change the given fields (``None`` keeps one). ``NotFound`` for an unknown id,
+        ``Conflict`` when the new name is taken; nothing changes on either."""
+        ...
 
-    def add_document(self, new: NewDocument) -> tuple[Document, bool]: ...
-    def get_document(self, document_id: str) -> Document: ...
-    def get_documents(self, document_ids: Sequence[str]) -> list[Document]: ...
+    def delete_collection(self, collection_id: str) -> None:
+        """Delete the collection with its documents, chunks, vectors and full-text
+        entries in one transaction; ``NotFound``."""
+        ...
+
+
+class DocumentStore(Protocol):
+    """Documents and their chunks, as read by the API (the job queue writes chunks)."""
+
+    def add_document(self, new: NewDocument) -> tuple[Document, bool]:
+        """Queue ``new`` unless a live (not failed) document of the collection has the
+        same content or source hash: then that one is returned and nothing is written.
+
+        Returns the document and whether it was created. The duplicate check and the
+        insert are atomic, so identical uploads racing each other create one document.
+        ``NotFound`` when the collection does not exist.
+        """
+        ...
+
+    def get_document(self, document_id: str) -> Document:
+        """One document in any status; ``NotFound``."""
+        ...
+
+    def get_documents(self, document_ids: Sequence[str]) -> list[Document]:
+        """The documents that exist among ``document_ids`` (unknown ids are skipped,
+        order is not kept)."""
+        ...
+
     def list_documents(
         self,
         collection_id: str,
@@ -59,30 +139,130 @@ class Store(Protocol):
         status: DocumentStatus | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[Document]: ...
-    def delete_document(self, document_id: str) -> None: ...
-    def list_chunks(self, document_id: str) -> list[StoredChunk]: ...
-    def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]: ...
-    def status_counts(self) -> dict[str, int]: ...
+    ) -> Page[Document]:
+        """One page of the collection's documents, newest first, optionally of one
+        status; ``next_cursor`` continues after the last one and is ``None`` on the last
+        page. ``NotFound`` for an unknown collection, ``InvalidInput`` for a cursor this
+        method did not hand out."""
+        ...
 
-    def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]: ...
-    def extend_leases(self, *, owner: str, document_ids: Sequence[str], lease_s: float) -> None: ...
-    def complete_job(self, completion: JobCompletion) -> Document: ...
-    def complete_jobs(self, completions: Sequence[JobCompletion]) -> list[Document | None]: ...
+    def delete_document(self, document_id: str) -> None:
+        """Delete the document with its chunks, vectors and full-text entries in one
+        transaction; ``NotFound``."""
+        ...
+
+    def list_chunks(self, document_id: str) -> list[StoredChunk]:
+        """The document's chunks in order, in any status; ``NotFound``."""
+        ...
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """Chunks by public id, of ``ready`` documents only; ids that are unknown, not
+        ours or of a document not ready are left out (search hits may be stale)."""
+        ...
+
+    def status_counts(self) -> dict[str, int]:
+        """Documents per status over every collection (statuses with none are absent)."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The document row as a durable job: claim with a lease, finish, fail, release.
+
+    Every finishing call checks the lease owner, so a worker that lost its lease cannot
+    overwrite the work of the one that took over."""
+
+    def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]:
+        """Lease up to ``limit`` due documents to ``owner`` for ``lease_s`` seconds and
+        charge each an attempt, oldest first. Due: queued and past any retry time, or
+        processing with an expired lease (a crashed worker's). Concurrent claimers never
+        get the same document."""
+        ...
+
+    def extend_leases(self, *, owner: str, document_ids: Sequence[str], lease_s: float) -> None:
+        """Push the leases ``owner`` still holds ``lease_s`` seconds ahead; documents it
+        no longer holds are left alone, silently."""
+        ...
+
+    def complete_job(self, completion: JobCompletion) -> Document:
+        """:meth:`complete_jobs` for one document; ``LeaseLost`` where that returns
+        ``None``."""
+        ...
+
+    def complete_jobs(self, completions: Sequence[JobCompletion]) -> list[Document | None]:
+        """Finish leased documents in one write transaction, in order: swap in each one's
+        chunks and mark it ``ready``; ``None`` where the lease was lost (nothing of it is
+        written, the rest commits).
+
+        A document whose text duplicates another live one of its collection, including
+        an earlier one of the same batch, ends ``failed`` with the original named in its
+        error. Any other error rolls the whole batch back, so the caller can retry the
+        documents one by one to isolate the bad one.
+        """
+        ...
+
     def fail_job(
         self, *, document_id: str, owner: str, error: str, retry_at: dt.datetime | None
-    ) -> None: ...
-    def release_jobs(self, *, owner: str) -> int: ...
-    def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int: ...
+    ) -> None:
+        """End ``owner``'s lease with ``error`` (cut to 2,000 characters): queued again
+        from ``retry_at``, or ``failed`` when it is ``None``. A no-op when ``owner`` no
+        longer holds the document."""
+        ...
 
-    def add_key(self, new: NewApiKey) -> ApiKey: ...
-    def upsert_key(self, new: NewApiKey) -> ApiKey: ...
-    def list_keys(self) -> list[ApiKey]: ...
-    def get_key(self, key_id: str) -> ApiKey: ...
-    def find_key(self, prefix: str) -> ApiKey | None: ...
-    def revoke_key(self, key_id: str) -> ApiKey: ...
-    def touch_key(self, key_id: str, when: dt.datetime, *, unless_since: dt.datetime) -> None: ...
-    def has_active_keys(self) -> bool: ...
+    def release_jobs(self, *, owner: str) -> int:
+        """Hand back ``owner``'s unfinished jobs on shutdown, refunding their attempt;
+        returns how many."""
+        ...
+
+    def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
+        """Requeue jobs leased by workers on ``host`` (owners ``host:pid:nonce``) whose
+        pid ``is_alive`` denies, without waiting for the lease; the attempt stays charged,
+        so a document that kills its worker every time still ends ``failed``."""
+        ...
+
+
+class KeyStore(Protocol):
+    """API key rows: the public prefix and the hash of the key, never the key."""
+
+    def add_key(self, new: NewApiKey) -> ApiKey:
+        """Store a new key; ``Conflict`` when its prefix exists."""
+        ...
+
+    def upsert_key(self, new: NewApiKey) -> ApiKey:
+        """Insert ``new`` or bring the key with its prefix up to date (the bootstrap key).
+
+        A changed hash means a new secret, so that key is active again; an unchanged one
+        keeps its revocation, so revoking a bootstrap key survives a restart."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    def get_key(self, key_id: str) -> ApiKey:
+        """One key by id; ``NotFound``."""
+        ...
+
+    def find_key(self, prefix: str) -> ApiKey | None:
+        """The key with this prefix, revoked or not, or ``None`` (authentication)."""
+        ...
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """Mark the key revoked; revoking again keeps the first time. ``NotFound``."""
+        ...
+
+    def touch_key(self, key_id: str, when: dt.datetime, *, unless_since: dt.datetime) -> None:
+        """Record a use at ``when`` unless one was recorded at or after ``unless_since``;
+        the condition is in the UPDATE, so many processes still write rarely. Unknown ids
+        are ignored."""
+        ...
+
+    def has_active_keys(self) -> bool:
+        """Whether any key is not revoked (whether authentication is on)."""
+        ...
+
+
+class ChatStore(Protocol):
+    """Chat sessions and their messages, owned by an API key (or by nobody)."""
 
     def add_chat_session(
         self,
@@ -91,21 +271,42 @@ class Store(Protocol):
         title: str | None,
         system_prompt: str | None,
         collection_ids: Sequence[str] | None,
-    ) -> ChatSession: ...
-    def get_chat_session(self, session_id: str) -> ChatSession: ...
-    def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]: ...
-    def delete_chat_session(self, session_id: str) -> None: ...
+    ) -> ChatSession:
+        """Create an empty session owned by ``key_id``."""
+        ...
+
+    def get_chat_session(self, session_id: str) -> ChatSession:
+        """One session by id, whoever owns it (callers check ownership); ``NotFound``."""
+        ...
+
+    def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]:
+        """Up to ``limit`` of the owner's sessions, most recently active first
+        (``key_id=None``: the sessions without an owner)."""
+        ...
+
+    def delete_chat_session(self, session_id: str) -> None:
+        """Delete the session and its messages in one transaction; ``NotFound``."""
+        ...
+
     def add_chat_messages(
         self, session_id: str, messages: Sequence[NewChatMessage]
-    ) -> list[ChatMessage]: ...
+    ) -> list[ChatMessage]:
+        """Append ``messages`` in order in one transaction, numbered on from the last
+        ordinal, and mark the session active now. ``NotFound``."""
+        ...
+
     def list_chat_messages(
         self, session_id: str, *, limit: int, after: int | None = None
-    ) -> Page[ChatMessage]: ...
+    ) -> Page[ChatMessage]:
+        """Up to ``limit`` messages after ordinal ``after``, oldest first;
+        ``next_cursor`` is the last ordinal when more follow. An unknown session has no
+        messages (no error: the caller checked the session)."""
+        ...
 
-    def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]: ...
 
-    def cached_embeddings(self, model: str, text_hashes: Iterable[str]) -> dict[str, Vector]: ...
-    def cache_embeddings(self, model: str, vectors: dict[str, Vector]) -> None: ...
+class SearchLegs(Protocol):
+    """The two retrieval legs, over chunks of ``ready`` documents only: the part of
+    search each database writes in its own SQL."""
 
     def keyword_search(
         self,
@@ -114,7 +315,12 @@ class Store(Protocol):
         collection_ids: Sequence[str],
         filters: Filters,
         limit: int,
-    ) -> list[ScoredId]: ...
+    ) -> list[ScoredId]:
+        """The best ``limit`` chunks by BM25 over title, headings and body (any term
+        matches), best first, under metadata equality ``filters``. User text is never
+        query syntax. No terms or no collections: no hits."""
+        ...
+
     def vector_search(
         self,
         vector: Vector,
@@ -122,4 +328,56 @@ class Store(Protocol):
         collection_ids: Sequence[str],
         filters: Filters,
         limit: int,
-    ) -> list[ScoredId]: ...
+    ) -> list[ScoredId]:
+        """The ``limit`` chunks nearest ``vector`` by cosine, best first, under metadata
+        equality ``filters``; exact on SQLite and on small scopes, by index otherwise."""
+        ...
+
+
+class SearchIndex(SearchLegs, Protocol):
+    """The retrieval legs and the stored vectors (for relevance feedback)."""
+
+    def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        """Stored vectors by public chunk id; unknown ids are skipped."""
+        ...
+
+
+class EmbeddingCache(Protocol):
+    """Vectors by (model, text hash), so re-ingesting known text skips the embedder."""
+
+    def cached_embeddings(self, model: str, text_hashes: Iterable[str]) -> dict[str, Vector]:
+        """The cached vectors among ``text_hashes`` for ``model`` (misses are absent)."""
+        ...
+
+    def cache_embeddings(self, model: str, vectors: dict[str, Vector]) -> None:
+        """Remember ``vectors`` by text hash; hashes already cached keep their vector."""
+        ...
+
+
+class Store(
+    StoreLifecycle,
+    CollectionStore,
+    DocumentStore,
+    JobQueue,
+    KeyStore,
+    ChatStore,
+    SearchIndex,
+    EmbeddingCache,
+    Protocol,
+):
+    """Everything ragd keeps: what services and the worker are given."""
+
+
+__all__ = [
+    "ChatStore",
+    "CollectionStore",
+    "DocumentStore",
+    "EmbeddingCache",
+    "JobQueue",
+    "KeyStore",
+    "LeaseLost",
+    "SearchIndex",
+    "SearchLegs",
+    "Store",
+    "StoreLifecycle",
+]

@@ -2,14 +2,15 @@
 until a deadline, then surface as :class:`DatabaseUnavailable` (HTTP 503).
 
 A transient failure is one a second attempt can cure: a dropped or refused connection (the
-server restarting, a failover), a serialization failure or a deadlock. Every store call is
-one or a few short transactions that are safe to run again: writes either check what is
-there first (duplicates, lease owners) or are idempotent.
+server restarting, a failover), a serialization failure or a deadlock. Every store
+transaction is safe to run again: writes either check what is there first (duplicates,
+lease owners) or are idempotent. The policy runs one transaction at a time (see
+:meth:`ragd.store.sql.database.Database.run`), so a write that committed is never
+repeated because a later transaction of the same call failed.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ from ragd.errors import InvalidInput, Unavailable
 
 log = structlog.get_logger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # SQLSTATE classes and codes worth another attempt: connection exceptions (08...),
 # serialization failure, deadlock, and the server shutting down or starting up.
@@ -55,27 +56,27 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class RetryPolicy:
-    """Wraps store methods; nested calls (a method calling another) retry only once, at
-    the outermost level, so the deadline bounds the whole call."""
+    """Runs a transaction until it succeeds, fails for good, or the deadline passes.
+
+    A run inside another run (a transaction's work opening another) is not retried by
+    itself: the outer run retries the whole, so the deadline bounds it once."""
 
     def __init__(self, deadline_s: float) -> None:
         self.deadline_s = deadline_s
         self._depth = threading.local()
 
-    def wrap(self, method: F) -> F:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if getattr(self._depth, "active", False):
-                return method(*args, **kwargs)
-            self._depth.active = True
-            try:
-                return self._run(method, args, kwargs)
-            finally:
-                self._depth.active = False
+    def run(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, again on transient failures; ``DatabaseUnavailable`` at the
+        deadline, ``InvalidInput`` for text PostgreSQL cannot store."""
+        if getattr(self._depth, "active", False):
+            return attempt()
+        self._depth.active = True
+        try:
+            return self._retrying(attempt)
+        finally:
+            self._depth.active = False
 
-        return call  # type: ignore[return-value]
-
-    def _run(self, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    def _retrying(self, attempt: Callable[[], T]) -> T:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.1),
@@ -83,7 +84,7 @@ class RetryPolicy:
             before_sleep=_log_retry,
         )
         try:
-            return retrying(method, *args, **kwargs)
+            return retrying(attempt)
         except RetryError as exc:
             cause = exc.last_attempt.exception()
             raise DatabaseUnavailable("the database is unavailable; try again shortly") from cause

@@ -1,4 +1,5 @@
-"""Chat session and message rows: a mixin over :class:`~ragd.store.sql.store.SqlStore`.
+"""Chat sessions and messages over SQL: :class:`~ragd.store.base.ChatStore` for every
+database.
 
 Messages are numbered per session (``ordinal``) inside the write transaction that adds
 them, so a user message and its answer are stored together and keep their order; pages
@@ -8,18 +9,21 @@ of messages are keyed by ordinal. The SQL is portable, so every database shares 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ragd.domain import ChatMessage, ChatSession, NewChatMessage, Page
 from ragd.errors import NotFound
-from ragd.store.sql.store import SqlStore
+from ragd.store.sql.database import Database
 from ragd.store.tables import chat_messages, chat_sessions, new_id, utcnow
 
 
-class ChatStore(SqlStore):
+class SqlChat:
     """Chat operations over the ``chat_sessions`` and ``chat_messages`` tables."""
+
+    _db: Database
 
     def add_chat_session(
         self,
@@ -31,57 +35,54 @@ class ChatStore(SqlStore):
     ) -> ChatSession:
         session_id = new_id("chat")
         now = utcnow()
-        with self._write() as conn:
-            conn.execute(
-                insert(chat_sessions).values(
-                    id=session_id,
-                    key_id=key_id,
-                    title=title,
-                    system_prompt=system_prompt,
-                    collection_ids=None if collection_ids is None else list(collection_ids),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        statement = insert(chat_sessions).values(
+            id=session_id,
+            key_id=key_id,
+            title=title,
+            system_prompt=system_prompt,
+            collection_ids=None if collection_ids is None else list(collection_ids),
+            created_at=now,
+            updated_at=now,
+        )
+        self._db.write(lambda conn: conn.execute(statement))
         return self.get_chat_session(session_id)
 
     def get_chat_session(self, session_id: str) -> ChatSession:
-        with self._read() as conn:
-            row = conn.execute(
-                select(chat_sessions).where(chat_sessions.c.id == session_id)
-            ).first()
+        query = select(chat_sessions).where(chat_sessions.c.id == session_id)
+        row = self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise NotFound(f"chat session {session_id!r} not found")
         return _session_from_row(row)
 
     def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]:
-        """The key's sessions, most recently active first."""
         owner = (
             chat_sessions.c.key_id.is_(None) if key_id is None else chat_sessions.c.key_id == key_id
         )
-        with self._read() as conn:
-            rows = conn.execute(
-                select(chat_sessions)
-                .where(owner)
-                .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id)
-                .limit(limit)
-            ).all()
+        query = (
+            select(chat_sessions)
+            .where(owner)
+            .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id)
+            .limit(limit)
+        )
+        rows = self._db.read(lambda conn: conn.execute(query).all())
         return [_session_from_row(row) for row in rows]
 
     def delete_chat_session(self, session_id: str) -> None:
-        with self._write() as conn:
+        def work(conn: Connection) -> int:
             conn.execute(delete(chat_messages).where(chat_messages.c.session_id == session_id))
-            result = conn.execute(delete(chat_sessions).where(chat_sessions.c.id == session_id))
-        if result.rowcount == 0:
+            return conn.execute(
+                delete(chat_sessions).where(chat_sessions.c.id == session_id)
+            ).rowcount
+
+        if self._db.write(work) == 0:
             raise NotFound(f"chat session {session_id!r} not found")
 
     def add_chat_messages(
         self, session_id: str, messages: Sequence[NewChatMessage]
     ) -> list[ChatMessage]:
-        """Append ``messages`` to the session, in order, in one transaction."""
         now = utcnow()
-        ids = [new_id("msg") for _ in messages]
-        with self._write() as conn:
+
+        def work(conn: Connection) -> list[ChatMessage]:
             touched = conn.execute(
                 update(chat_sessions).where(chat_sessions.c.id == session_id).values(updated_at=now)
             )
@@ -92,41 +93,34 @@ class ChatStore(SqlStore):
                     chat_messages.c.session_id == session_id
                 )
             ).scalar()
-            first = 1 if last is None else int(last) + 1
-            for offset, (message_id, message) in enumerate(zip(ids, messages, strict=True)):
-                conn.execute(
-                    insert(chat_messages).values(
-                        id=message_id,
-                        session_id=session_id,
-                        ordinal=first + offset,
-                        role=message.role,
-                        content=message.content,
-                        citations=message.citations,
-                        created_at=now,
-                    )
+            start = 1 if last is None else int(last) + 1
+            stored = [
+                ChatMessage(
+                    id=new_id("msg"),
+                    session_id=session_id,
+                    ordinal=start + offset,
+                    role=message.role,
+                    content=message.content,
+                    citations=message.citations,
+                    created_at=now,
                 )
-        return [
-            ChatMessage(
-                id=message_id,
-                session_id=session_id,
-                ordinal=first + offset,
-                role=message.role,
-                content=message.content,
-                citations=message.citations,
-                created_at=now,
-            )
-            for offset, (message_id, message) in enumerate(zip(ids, messages, strict=True))
-        ]
+                for offset, message in enumerate(messages)
+            ]
+            # The records are the rows: their fields are the table's columns.
+            if stored:
+                conn.execute(insert(chat_messages), [asdict(m) for m in stored])
+            return stored
+
+        return self._db.write(work)
 
     def list_chat_messages(
         self, session_id: str, *, limit: int, after: int | None = None
     ) -> Page[ChatMessage]:
-        """Oldest first; ``next_cursor`` is the last ordinal when more may follow."""
         query = select(chat_messages).where(chat_messages.c.session_id == session_id)
         if after is not None:
             query = query.where(chat_messages.c.ordinal > after)
-        with self._read() as conn:
-            rows = conn.execute(query.order_by(chat_messages.c.ordinal).limit(limit + 1)).all()
+        query = query.order_by(chat_messages.c.ordinal).limit(limit + 1)
+        rows = self._db.read(lambda conn: conn.execute(query).all())
         items = [_message_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(items=items, next_cursor=str(items[-1].ordinal) if more else None)
@@ -157,3 +151,6 @@ def _message_from_row(row: Any) -> ChatMessage:
         citations=list(m["citations"]),
         created_at=m["created_at"],
     )
+
+
+__all__ = ["SqlChat"]

@@ -1,0 +1,123 @@
+"""Collections over SQL: :class:`~ragd.store.base.CollectionStore` for every database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ragd.domain import Collection
+from ragd.errors import Conflict, NotFound
+from ragd.store.sql.convert import collection_from_row
+from ragd.store.sql.database import Database
+from ragd.store.tables import chunks, collections, documents, new_id, utcnow
+
+
+class SqlCollections:
+    """Collection rows, with document and chunk counts on request."""
+
+    _db: Database
+
+    def create_collection(
+        self, *, name: str, description: str, embedding_model: str, embedding_dim: int
+    ) -> Collection:
+        self._db.dialect.prepare_dimension(self._db, embedding_dim)
+        now = utcnow()
+        collection_id = new_id("col")
+        values = {
+            "id": collection_id,
+            "name": name,
+            "description": description,
+            "embedding_model": embedding_model,
+            "embedding_dim": embedding_dim,
+            "chunks_version": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            self._db.write(lambda conn: conn.execute(insert(collections).values(**values)))
+        except IntegrityError:
+            raise Conflict(f"a collection named {name!r} already exists") from None
+        return self.get_collection(collection_id)
+
+    def list_collections(self, *, counts: bool = True) -> list[Collection]:
+        return self._collections_where(counts=counts)
+
+    def get_collection(self, collection_id: str, *, counts: bool = True) -> Collection:
+        found = self._collections_where(collections.c.id == collection_id, counts=counts)
+        if not found:
+            raise NotFound(f"collection {collection_id!r} not found")
+        return found[0]
+
+    def get_collection_by_name(self, name: str, *, counts: bool = True) -> Collection:
+        found = self._collections_where(collections.c.name == name, counts=counts)
+        if not found:
+            raise NotFound(f"collection {name!r} not found")
+        return found[0]
+
+    def update_collection(
+        self, collection_id: str, *, name: str | None, description: str | None
+    ) -> Collection:
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if name is not None:
+            values["name"] = name
+        if description is not None:
+            values["description"] = description
+        statement = update(collections).where(collections.c.id == collection_id).values(**values)
+        try:
+            changed = self._db.write(lambda conn: conn.execute(statement).rowcount)
+        except IntegrityError:
+            raise Conflict(f"a collection named {name!r} already exists") from None
+        if changed == 0:
+            raise NotFound(f"collection {collection_id!r} not found")
+        return self.get_collection(collection_id)
+
+    def delete_collection(self, collection_id: str) -> None:
+        def work(conn: Connection) -> int:
+            # Chunks first and explicitly: their full-text rows go with them, and the
+            # cascade would otherwise do it row by row through documents.
+            conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
+            return conn.execute(
+                delete(collections).where(collections.c.id == collection_id)
+            ).rowcount
+
+        if self._db.write(work) == 0:
+            raise NotFound(f"collection {collection_id!r} not found")
+
+    def _collections_where(self, *conditions: Any, counts: bool = True) -> list[Collection]:
+        """Collections matching ``conditions``; ``counts=False`` skips the document and
+        chunk totals, which scan those tables, for callers that only need identity."""
+        if not counts:
+            plain = select(collections).where(*conditions).order_by(collections.c.name)
+            rows = self._db.read(lambda conn: conn.execute(plain).all())
+            return [collection_from_row(row) for row in rows]
+        query = _counted().where(*conditions).order_by(collections.c.name)
+        rows = self._db.read(lambda conn: conn.execute(query).all())
+        return [collection_from_row(row, row.document_count, row.chunk_count) for row in rows]
+
+
+def _counted() -> Any:
+    """Collections with their document and chunk counts."""
+    doc_counts = (
+        select(documents.c.collection_id, func.count().label("n"))
+        .group_by(documents.c.collection_id)
+        .subquery()
+    )
+    chunk_counts = (
+        select(chunks.c.collection_id, func.count().label("n"))
+        .group_by(chunks.c.collection_id)
+        .subquery()
+    )
+    return (
+        select(
+            collections,
+            func.coalesce(doc_counts.c.n, 0).label("document_count"),
+            func.coalesce(chunk_counts.c.n, 0).label("chunk_count"),
+        )
+        .outerjoin(doc_counts, doc_counts.c.collection_id == collections.c.id)
+        .outerjoin(chunk_counts, chunk_counts.c.collection_id == collections.c.id)
+    )
+
+
+__all__ = ["SqlCollections"]
