@@ -62,7 +62,8 @@ from sqlalchemy import create_engine, text
 from ragd.config import load_settings
 from ragd.domain import Filters, JobCompletion, NewChunk, NewDocument, Vector
 from ragd.retrieval.hybrid import HybridParams, HybridRanker
-from ragd.retrieval.terms import STOP_WORDS, keyword_terms
+from ragd.retrieval.stopwords import QUERY_STOP_WORDS as STOP_WORDS
+from ragd.retrieval.terms import keyword_terms
 from ragd.store import open_store
 from ragd.store.postgres.search import hnsw_index_sql, keyword_sql
 
