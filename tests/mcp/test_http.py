@@ -228,7 +228,9 @@ def test_x_api_key_works_like_bearer(keyed_server: Seeded) -> None:
     assert response.json()["result"]["serverInfo"]["name"] == "ragd"
 
 
-def test_foreign_browser_origins_and_oversized_messages_are_refused(open_server: Seeded) -> None:
+def test_requests_outside_the_protocol_are_api_problems(open_server: Seeded) -> None:
+    """Foreign browser origins, other methods, other bodies: the API's problems, not the
+    transport's plain-text refusals (or a GET stream held open forever)."""
     foreign = httpx.post(
         open_server.mcp_url,
         json=INITIALIZE,
@@ -247,3 +249,18 @@ def test_foreign_browser_origins_and_oversized_messages_are_refused(open_server:
     )
     assert huge.status_code == 413
     assert huge.headers["content-type"] == "application/problem+json"
+
+    text = httpx.post(
+        open_server.mcp_url,
+        content=b"{}",
+        headers={**MCP_HEADERS, "Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert text.status_code == 415
+    assert text.headers["content-type"] == "application/problem+json"
+
+    for method in ("GET", "DELETE"):
+        other = httpx.request(method, open_server.mcp_url, headers=MCP_HEADERS, timeout=30)
+        assert other.status_code == 405
+        assert other.headers["content-type"] == "application/problem+json"
+        assert other.headers["allow"] == "POST"

@@ -24,7 +24,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragd.api.deps import ReadKey
-from ragd.errors import Forbidden, PayloadTooLarge
+from ragd.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
 
 from .caller import PRINCIPAL_STATE, http_caller
 from .server import build_server
@@ -76,16 +76,28 @@ class _HandOff(Response):
         await self._app(scope, receive, send)
 
 
-@router.api_route(MCP_PATH, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+@router.post(MCP_PATH, include_in_schema=False)
 async def mcp_endpoint(request: Request, key: ReadKey) -> Response:
-    """The MCP endpoint. Read scope is enough: every tool only reads."""
+    """The MCP endpoint. Read scope is enough: every tool only reads.
+
+    POST only: a stateless server has nothing to push on a GET stream (the SDK would
+    hold one open forever) and no session to DELETE, so both are 405, as the
+    transport's specification allows."""
     _check_origin(request)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"an MCP message must be at most {MAX_BODY_BYTES} bytes")
+    _check_body(request)
     setattr(request.state, PRINCIPAL_STATE, key)
     manager: StreamableHTTPSessionManager = getattr(request.app.state, _STATE)
     return _HandOff(manager.handle_request)
+
+
+def _check_body(request: Request) -> None:
+    """What the transport would refuse as plain text, refused as the API's problems."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("an MCP message is a JSON-RPC message: send application/json")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"an MCP message must be at most {MAX_BODY_BYTES} bytes")
 
 
 def _check_origin(request: Request) -> None:
