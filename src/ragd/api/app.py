@@ -35,6 +35,7 @@ from ragd.api.schemas.core import TextDocumentCreate, UrlDocumentCreate
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
 from ragd.config import Settings, load_settings
 from ragd.container import Container
+from ragd.mcp import http as mcp_http
 from ragd.services.keys import AuthMode
 from ragd.telemetry.logging import configure_logging
 from ragd.telemetry.tracing import init_observability
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         openai_compat,
         keys,
         evaluations,
+        mcp_http,
     ):
         app.include_router(module.router)
     declare_rate_limit_responses(app)

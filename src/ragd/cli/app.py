@@ -24,6 +24,7 @@ from rich.table import Table
 from ragd import __version__
 from ragd.cli.eval import eval_command
 from ragd.cli.keys import keys_app, refuse_unprotected_bind
+from ragd.cli.mcp import mcp_command
 from ragd.config import Settings, load_settings
 from ragd.container import Container
 from ragd.domain import Document
@@ -36,6 +37,7 @@ collections_app = typer.Typer(help="Create, list and delete collections.", no_ar
 app.add_typer(collections_app, name="collections")
 app.add_typer(keys_app, name="keys")
 app.command("eval")(eval_command)
+app.command("mcp")(mcp_command)
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
