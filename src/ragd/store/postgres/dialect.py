@@ -24,7 +24,7 @@ from ragd.store.postgres.search import HNSW_MAX_DIM, hnsw_index_sql
 from ragd.store.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ragd.store.sql.database import Database
+    from ragd.store.sql.dialect import Transactions
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ class PostgresDialect:
         conn.execute(text("SET LOCAL statement_timeout = 0"))
         conn.execute(_ADVISORY_LOCK, {"key": _MIGRATION_LOCK})
 
-    def after_migrate(self, db: Database) -> None:
+    def after_migrate(self, db: Transactions) -> None:
         """An HNSW index for every dimension in use (a collection created by an older
         version, or the index dropped by hand)."""
         query = text("SELECT DISTINCT embedding_dim FROM collections")
@@ -95,7 +95,7 @@ class PostgresDialect:
         for dim in dims:
             self._ensure_index(db, dim, retried=False)
 
-    def prepare_dimension(self, db: Database, dim: int) -> None:
+    def prepare_dimension(self, db: Transactions, dim: int) -> None:
         self._ensure_index(db, dim, retried=True)
 
     def lock_duplicate_check(self, conn: Connection, new: NewDocument) -> None:
@@ -108,7 +108,7 @@ class PostgresDialect:
     def index_chunks(self, conn: Connection, entries: Sequence[tuple[int, str, NewChunk]]) -> None:
         """The ``tsvector`` is a generated column of the chunk row: nothing to add."""
 
-    def _ensure_index(self, db: Database, dim: int, *, retried: bool) -> None:
+    def _ensure_index(self, db: Transactions, dim: int, *, retried: bool) -> None:
         """A partial HNSW index for ``dim`` (collections of different models share the
         table); above pgvector's HNSW limit the search is exact and needs none."""
         if dim in self._indexed_dims or dim > HNSW_MAX_DIM:

@@ -11,17 +11,26 @@ does differently.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.sql.dml import Insert
 
 from ragd.domain import NewChunk, NewDocument
 
-if TYPE_CHECKING:
-    from ragd.store.sql.database import Database
-
 T = TypeVar("T")
+
+
+class Transactions(Protocol):
+    """What a dialect hook may do with the database: run one transaction.
+
+    :class:`ragd.store.sql.database.Database` is the implementation; the hooks see only
+    this, so the dialect does not import the module that imports it.
+    """
+
+    def run(self, work: Callable[[Connection], T], *, write: bool, retried: bool = True) -> T:
+        """``work`` in one transaction, as :meth:`Database.run`."""
+        ...
 
 
 class Dialect(Protocol):
@@ -47,12 +56,12 @@ class Dialect(Protocol):
         """Inside the migration transaction: keep concurrent ``migrate`` calls apart."""
         ...
 
-    def after_migrate(self, db: Database) -> None:
+    def after_migrate(self, db: Transactions) -> None:
         """Bring what the migrations cannot keep (indexes per vector dimension) up to
         date; not retried, as ``migrate`` is not."""
         ...
 
-    def prepare_dimension(self, db: Database, dim: int) -> None:
+    def prepare_dimension(self, db: Transactions, dim: int) -> None:
         """Make ready for vectors of ``dim`` (an index) before a collection of that
         dimension is created or searched."""
         ...

@@ -20,7 +20,7 @@ from sqlalchemy.sql.dml import Insert
 from ragd.domain import NewChunk, NewDocument
 
 if TYPE_CHECKING:
-    from ragd.store.sql.database import Database
+    from ragd.store.sql.dialect import Transactions
 
 T = TypeVar("T")
 
@@ -78,10 +78,10 @@ class SqliteDialect:
     def lock_migrations(self, conn: Connection) -> None:
         """The write lock of the migration transaction keeps migrations apart."""
 
-    def after_migrate(self, db: Database) -> None:
+    def after_migrate(self, db: Transactions) -> None:
         """Nothing outside the migrations to keep."""
 
-    def prepare_dimension(self, db: Database, dim: int) -> None:
+    def prepare_dimension(self, db: Transactions, dim: int) -> None:
         """No vector index: the search index scans a matrix per collection."""
 
     def lock_duplicate_check(self, conn: Connection, new: NewDocument) -> None:
