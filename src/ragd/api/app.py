@@ -31,11 +31,11 @@ from ragd.api.routes import (
     openai_compat,
     search,
 )
+from ragd.api.routes import mcp as mcp_http
 from ragd.api.schemas.core import TextDocumentCreate, UrlDocumentCreate
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
 from ragd.config import Settings, load_settings
 from ragd.container import Container
-from ragd.mcp import http as mcp_http
 from ragd.services.keys import AuthMode
 from ragd.telemetry.logging import configure_logging
 from ragd.telemetry.tracing import init_observability

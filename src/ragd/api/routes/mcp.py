@@ -25,9 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragd.api.deps import ReadKey
 from ragd.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
-
-from .caller import PRINCIPAL_STATE, http_caller
-from .server import build_server
+from ragd.mcp.caller import PRINCIPAL_STATE, http_caller
+from ragd.mcp.server import build_server
 
 MCP_PATH = "/mcp"
 # Tool calls are a query and a few options; nothing needs more.
