@@ -15,6 +15,7 @@ from ragd.embedding import Embedder, build_embedder
 from ragd.generation.base import Generator
 from ragd.generation.extractive import ExtractiveGenerator
 from ragd.ingest.worker import IngestWorker
+from ragd.limits import Limits
 from ragd.services.answers import AnswerService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
@@ -72,11 +73,14 @@ class Container:
         self.store = store or open_store(settings)
         self.embedder = embedder or build_embedder(settings)
         self.generator = build_generator(settings)
+        self.limits = Limits.from_settings(settings)
         self.collections = CollectionService(self.store, self.embedder)
-        self.documents = DocumentService(self.store, self.collections, settings)
-        self.search = SearchService(self.store, self.embedder, self.collections, settings)
+        self.documents = DocumentService(self.store, self.collections, settings, self.limits)
+        self.search = SearchService(
+            self.store, self.embedder, self.collections, settings, self.limits
+        )
         self.answers = AnswerService(self.search, self.generator)
-        self.chat = ChatService(self.store, self.collections, self.answers)
+        self.chat = ChatService(self.store, self.collections, self.answers, self.limits)
         self.keys = KeyService(self.store, self.collections)
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None

@@ -20,7 +20,7 @@ import structlog
 from ragd.errors import GenerationError
 from ragd.generation.base import Rewriter, Turn
 from ragd.generation.extractive import STOP_WORDS
-from ragd.services.search import QUERY_MAX
+from ragd.limits import CEILINGS
 
 __all__ = ["is_follow_up", "key_words", "rewrite_follow_up", "standalone_question"]
 
@@ -102,7 +102,7 @@ def standalone_question(turns: Sequence[str]) -> str:
             if missing:
                 turn = f"{' '.join(missing)}: {turn}"
         standalone = turn
-    return standalone[:QUERY_MAX]
+    return standalone[: CEILINGS.query_chars]
 
 
 def rewrite_follow_up(generator: object, history: Sequence[Turn], question: str) -> str:
@@ -118,4 +118,4 @@ def rewrite_follow_up(generator: object, history: Sequence[Turn], question: str)
     except GenerationError as exc:
         log.warning("conversation.rewrite_failed", error=exc.detail)
         return fallback
-    return rewritten[:QUERY_MAX] or fallback
+    return rewritten[: CEILINGS.query_chars] or fallback

@@ -7,11 +7,12 @@ import ipaddress
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import ContainerDep
 from ragd.errors import Forbidden
 from ragd.telemetry import metrics
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonBodyRoute)
 
 
 def address_allowed(host: str | None, allowed: list[str]) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.schemas.core import CitationPublic
 from ragd.api.schemas.openai import (
@@ -41,7 +42,9 @@ from ragd.generation.base import Turn
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 from ragd.services.conversation import rewrite_follow_up
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=UNAUTHORIZED)
+router = APIRouter(
+    prefix="/v1", tags=["openai-compatible"], responses=UNAUTHORIZED, route_class=JsonBodyRoute
+)
 
 ALL_MODEL = "ragd"
 MODEL_PREFIX = "ragd:"

@@ -23,7 +23,7 @@ from typing import Any
 from ragd.container import Container
 from ragd.domain import Document
 from ragd.errors import RagdError
-from ragd.services.documents import TITLE_MAX
+from ragd.limits import CEILINGS
 from ragd.services.evaluation.beir import BeirDataset, CorpusDoc
 from ragd.services.evaluation.metrics import (
     Metrics,
@@ -206,7 +206,7 @@ def _submit(
             document, is_new = container.documents.add_text(
                 collection_id,
                 doc.text,
-                title=doc.title[:TITLE_MAX] or None,
+                title=doc.title[: CEILINGS.document_title_chars] or None,
                 metadata={"beir_id": doc.id},
             )
         except RagdError as exc:
