@@ -20,6 +20,7 @@ from ragd.services.answers import AnswerService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
 from ragd.services.completions import CompletionService
+from ragd.services.database import DatabaseService
 from ragd.services.documents import DocumentService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
@@ -84,6 +85,7 @@ class Container:
         self.chat = ChatService(self.store, self.collections, self.answers, self.limits)
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
+        self.database = DatabaseService(self.store)
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None
