@@ -22,6 +22,7 @@ from ragd.services.collections import CollectionService
 from ragd.services.completions import CompletionService
 from ragd.services.database import DatabaseService
 from ragd.services.documents import DocumentService
+from ragd.services.ingestion import IngestionService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
 from ragd.store import Store, open_store
@@ -86,6 +87,9 @@ class Container:
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
+        self.ingestion = IngestionService(
+            self.store, self.new_worker, settings.worker_poll_interval_s
+        )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None
