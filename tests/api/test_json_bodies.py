@@ -66,3 +66,12 @@ def test_text_body_errors_name_the_text(client: TestClient) -> None:
     cid = client.post("/v1/collections", json={"name": "texts"}).json()["id"]
     problem = assert_problem(client.post(f"/v1/collections/{cid}/documents", json={"text": 5}), 422)
     assert str(problem["detail"]).startswith("text:")
+
+
+def test_upload_body_is_read_only_after_authentication(remote_client: TestClient) -> None:
+    # A caller without a key is refused before its body is parsed: a body that would be a
+    # 422 (multipart without a file) is a 401 here.
+    response = remote_client.post(
+        "/v1/collections/col_x/documents", files={"title": (None, "no file")}
+    )
+    assert_problem(response, 401)
