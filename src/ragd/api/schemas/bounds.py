@@ -31,5 +31,6 @@ def page_size() -> Any:
         ge=1,
         le=CEILINGS.page_size,
         description=f"Page size; default {CEILINGS.default_page_size}.",
-        json_schema_extra=limited("maximum", "page_size"),
+        # The bounds at the top too: an optional parameter's schema is an anyOf.
+        json_schema_extra={"minimum": 1, **limited("maximum", "page_size")},
     )
