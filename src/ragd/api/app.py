@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         active = container or Container(settings)
-        await run_in_threadpool(active.store.migrate)
+        await run_in_threadpool(active.database.migrate)
         _log_auth_mode(await run_in_threadpool(active.keys.prepare, settings))
         active.embedder.start_loading()
         if owned and settings.inprocess_worker:
@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         log.info(
             "ragd started",
             version=__version__,
-            database=active.store.dialect,
+            database=active.database.dialect,
             embedding_model=settings.embedding_model,
             generator=active.generator.name,
             inprocess_worker=owned and settings.inprocess_worker,
