@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ragd.auth import KEY_FORMAT_HELP, key_prefix
 from ragd.errors import InvalidInput
+from ragd.limits import CEILINGS, Limits
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -92,13 +93,13 @@ class Settings(BaseSettings):
     )
 
     search_top_k: int = Field(10, ge=1, le=100)
-    # Field limits. The HTTP schema's own bounds are the hard ceiling; these settings can
+    # Field limits (ragd.limits): the ceilings are Limits' defaults; these settings can
     # tighten them, and the OpenAPI document shows the configured values.
-    max_query_chars: int = Field(1000, ge=1, le=1000)
-    max_top_k: int = Field(100, ge=1, le=100)
-    max_page_size: int = Field(100, ge=1, le=100)
-    max_metadata_bytes: int = Field(16 * 1024, ge=64, le=16 * 1024)
-    max_url_chars: int = Field(2000, ge=16, le=2000)
+    max_query_chars: int = Field(CEILINGS.query_chars, ge=1, le=CEILINGS.query_chars)
+    max_top_k: int = Field(CEILINGS.top_k, ge=1, le=CEILINGS.top_k)
+    max_page_size: int = Field(CEILINGS.page_size, ge=1, le=CEILINGS.page_size)
+    max_metadata_bytes: int = Field(CEILINGS.metadata_bytes, ge=64, le=CEILINGS.metadata_bytes)
+    max_url_chars: int = Field(CEILINGS.url_chars, ge=16, le=CEILINGS.url_chars)
     rrf_k: int = Field(60, ge=1, le=10_000)
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
@@ -258,6 +259,17 @@ class Settings(BaseSettings):
         if budget is not None and value >= budget:
             raise ValueError("must be smaller than RAGD_CHUNK_MAX_TOKENS")
         return value
+
+    def limits(self) -> Limits:
+        """The input bounds these settings put in force (the ceilings, tightened by the
+        ``RAGD_MAX_*`` settings), for the services and the OpenAPI document."""
+        return Limits(
+            query_chars=self.max_query_chars,
+            top_k=self.max_top_k,
+            page_size=self.max_page_size,
+            metadata_bytes=self.max_metadata_bytes,
+            url_chars=self.max_url_chars,
+        )
 
     @property
     def resolved_database_url(self) -> str:

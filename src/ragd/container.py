@@ -20,7 +20,10 @@ from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
+from ragd.services.completions import CompletionService
+from ragd.services.database import DatabaseService
 from ragd.services.documents import DocumentService
+from ragd.services.ingestion import IngestionService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
 from ragd.store import Store, open_store
@@ -62,12 +65,20 @@ class Container:
         self.store = store or open_store(settings)
         self.embedder = embedder or build_embedder(settings)
         self.generator = build_generator(settings)
+        self.limits = settings.limits()
         self.collections = CollectionService(self.store, self.embedder)
-        self.documents = DocumentService(self.store, self.collections, settings)
-        self.search = SearchService(self.store, self.embedder, self.collections, settings)
+        self.documents = DocumentService(self.store, self.collections, settings, self.limits)
+        self.search = SearchService(
+            self.store, self.embedder, self.collections, settings, self.limits
+        )
         self.answers = AnswerService(self.search, self.generator)
-        self.chat = ChatService(self.store, self.collections, self.answers)
+        self.chat = ChatService(self.store, self.collections, self.answers, self.limits)
         self.keys = KeyService(self.store, self.collections)
+        self.completions = CompletionService(self.collections, self.answers, self.generator)
+        self.database = DatabaseService(self.store)
+        self.ingestion = IngestionService(
+            self.store, self.new_worker, settings.worker_poll_interval_s
+        )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None

@@ -200,3 +200,12 @@ class ChatMessage:
     content: str
     citations: list[dict[str, Any]]
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation, as chat history reaches a generator:
+    ``role`` is ``user`` or ``assistant``."""
+
+    role: str
+    content: str

@@ -13,6 +13,7 @@ from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
 from ragd.errors import InvalidInput
+from tests.api.upload_schema import upload_json_schema
 from tests.helpers import LOOPBACK_CLIENT
 
 
@@ -55,7 +56,8 @@ def test_openapi_shows_configured_limits(tight: TestClient) -> None:
     assert components["SearchRequest"]["properties"]["query"]["maxLength"] == 50
     assert components["SearchRequest"]["properties"]["top_k"]["maximum"] == 20
     assert components["AskRequest"]["properties"]["question"]["maxLength"] == 50
-    assert components["UrlDocumentCreate"]["properties"]["url"]["maxLength"] == 40
+    url_body = upload_json_schema(schema, "UrlDocumentCreate")
+    assert url_body["properties"]["url"]["maxLength"] == 40
     params = schema["paths"]["/v1/collections/{collection_id}/documents"]["get"]["parameters"]
     assert next(p for p in params if p["name"] == "limit")["schema"]["maximum"] == 5
 
@@ -63,3 +65,34 @@ def test_openapi_shows_configured_limits(tight: TestClient) -> None:
 def test_limits_cannot_exceed_the_hard_ceiling() -> None:
     with pytest.raises(InvalidInput, match="RAGD_MAX_QUERY_CHARS"):
         load_settings(max_query_chars=5000)
+
+
+def test_query_limit_holds_for_chat_messages(tight: TestClient) -> None:
+    session = tight.post("/v1/chat/sessions", json={}).json()["id"]
+    messages = f"/v1/chat/sessions/{session}/messages"
+    refused = tight.post(messages, json={"content": "q" * 51})
+    assert refused.status_code == 422
+    assert "50" in refused.json()["detail"]
+    assert tight.get(messages).json()["messages"] == []
+    assert tight.get(messages, params={"limit": 6}).status_code == 422
+
+
+def test_top_k_limit_holds_for_evaluations(tight: TestClient) -> None:
+    cid = tight.post("/v1/collections", json={"name": "golden"}).json()["id"]
+    queries = [{"query": "q", "relevant": {"doc_x": 1}}]
+    url = f"/v1/collections/{cid}/evaluations"
+    refused = tight.post(url, json={"queries": queries, "top_k": 21})
+    assert refused.status_code == 422
+    assert "20" in refused.json()["detail"]
+    assert tight.post(url, json={"queries": queries, "top_k": 20}).status_code == 200
+    long_query = [{"query": "q" * 51, "relevant": {"doc_x": 1}}]
+    assert tight.post(url, json={"queries": long_query}).status_code == 422
+
+
+def test_openapi_shows_configured_limits_of_chat_and_evaluations(tight: TestClient) -> None:
+    schema = tight.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    assert components["ChatMessageCreate"]["properties"]["content"]["maxLength"] == 50
+    assert components["EvaluationRequest"]["properties"]["top_k"]["maximum"] == 20
+    assert components["GoldenQueryIn"]["properties"]["query"]["maxLength"] == 50
+    assert "x-ragd-limit" not in str(schema)

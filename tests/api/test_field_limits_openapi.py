@@ -6,12 +6,15 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.api.upload_schema import upload_json_schema
+
 
 def test_field_limits_are_in_the_openapi_schema(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     models: dict[str, Any] = schema["components"]["schemas"]
     assert models["CollectionCreate"]["properties"]["name"]["maxLength"] == 200
-    assert models["UrlDocumentCreate"]["properties"]["url"]["maxLength"] == 2000
+    url_body = upload_json_schema(schema, "UrlDocumentCreate")
+    assert url_body["properties"]["url"]["maxLength"] == 2000
     search = models["SearchRequest"]["properties"]
     assert search["query"]["maxLength"] == 1000
     assert (search["top_k"]["minimum"], search["top_k"]["maximum"]) == (1, 100)
@@ -19,7 +22,8 @@ def test_field_limits_are_in_the_openapi_schema(client: TestClient) -> None:
     listing = schema["paths"]["/v1/collections/{collection_id}/documents"]["get"]
     limit = next(p for p in listing["parameters"] if p["name"] == "limit")["schema"]
     assert (limit["minimum"], limit["maximum"]) == (1, 100)
-    assert "16 KB" in models["TextDocumentCreate"]["properties"]["metadata"]["description"]
+    text_body = upload_json_schema(schema, "TextDocumentCreate")
+    assert "16 KB" in text_body["properties"]["metadata"]["description"]
     assert "/metrics" in schema["paths"]
 
 

@@ -6,6 +6,7 @@ from ragd.api.app import create_app
 from ragd.config import Settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
+from tests.api.upload_schema import upload_json_schema
 
 
 def test_livez_and_readyz(client: TestClient) -> None:
@@ -50,5 +51,5 @@ def test_openapi_is_complete(client: TestClient) -> None:
         assert path in paths, path
     upload = paths["/v1/collections/{collection_id}/documents"]["post"]["requestBody"]
     assert set(upload["content"]) == {"multipart/form-data", "application/json"}
-    assert "TextDocumentCreate" in schema["components"]["schemas"]
+    assert upload_json_schema(schema, "TextDocumentCreate")["required"] == ["text"]
     assert client.get("/docs").status_code == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -13,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from ragd import __version__
 from ragd.api.http_metrics import HttpMetricsMiddleware
 from ragd.api.middleware import RequestContextMiddleware
-from ragd.api.openapi_limits import apply_configured_limits
+from ragd.api.openapi import install_openapi
 from ragd.api.problems import install_problem_handlers
 from ragd.api.ratelimit import (
     declare_rate_limit_responses,
@@ -32,7 +31,6 @@ from ragd.api.routes import (
     search,
 )
 from ragd.api.routes import mcp as mcp_http
-from ragd.api.schemas.core import TextDocumentCreate, UrlDocumentCreate
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
 from ragd.config import Settings, load_settings
 from ragd.container import Container
@@ -54,7 +52,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         active = container or Container(settings)
-        await run_in_threadpool(active.store.migrate)
+        await run_in_threadpool(active.database.migrate)
         _log_auth_mode(await run_in_threadpool(active.keys.prepare, settings))
         active.embedder.start_loading()
         if owned and settings.inprocess_worker:
@@ -64,7 +62,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         log.info(
             "ragd started",
             version=__version__,
-            database=active.store.dialect,
+            database=active.database.dialect,
             embedding_model=settings.embedding_model,
             generator=active.generator.name,
             inprocess_worker=owned and settings.inprocess_worker,
@@ -111,7 +109,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     ):
         app.include_router(module.router)
     declare_rate_limit_responses(app)
-    _document_schemas_in_openapi(app, settings)
+    install_openapi(app, settings.limits())
     return app
 
 
@@ -132,23 +130,3 @@ def _log_auth_mode(mode: AuthMode) -> None:
         )
     else:
         log.info("API keys required for /v1")
-
-
-def _document_schemas_in_openapi(app: FastAPI, settings: Settings) -> None:
-    """The document upload route reads its body by content type itself, so FastAPI does
-    not see its JSON models; add them to the schema so ``$ref``s in the route resolve."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (TextDocumentCreate, UrlDocumentCreate):
-                components[model.__name__] = model.model_json_schema(
-                    ref_template="#/components/schemas/{model}"
-                )
-            apply_configured_limits(schema, settings)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -91,9 +91,12 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_HTTP_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+
+
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+    title = _HTTP_TITLES.get(exc.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     headers = dict(exc.headers) if exc.headers else None
     return problem(request, exc.status_code, title, detail, headers=headers)

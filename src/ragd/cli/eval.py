@@ -1,7 +1,6 @@
 """``ragd eval``: measure retrieval quality on a BEIR dataset or on a golden set.
 
-Apart from :mod:`ragd.cli.app` to keep that module about documents; the command reaches the
-shared helpers (a migrated container, the consoles) through it at call time.
+The shared helpers (a migrated container, the consoles) come from :mod:`ragd.cli.common`.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ragd.cli.common import _container, console, err_console, fail
 from ragd.errors import InvalidInput, RagdError
 from ragd.services.evaluation.beir import BeirDataset, limit_dataset, load_beir
 from ragd.services.evaluation.golden import GoldenReport, parse_golden
@@ -34,20 +34,10 @@ from ragd.services.search import SEARCH_MODES, SearchMode
 @contextmanager
 def _reported_errors() -> Iterator[None]:
     """Bad input found before any container exists: one line and exit code 2."""
-    from ragd.cli.app import err_console
-
     try:
         yield
     except RagdError as exc:
-        err_console.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    from ragd.cli.app import err_console
-
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
+        raise fail(exc.detail) from None
 
 
 def _modes(mode: str) -> list[SearchMode]:
@@ -56,7 +46,7 @@ def _modes(mode: str) -> list[SearchMode]:
     for known in SEARCH_MODES:
         if mode == known:
             return [known]
-    raise _fail("--mode must be hybrid, keyword, vector or all")
+    raise fail("--mode must be hybrid, keyword, vector or all")
 
 
 def eval_command(
@@ -109,12 +99,12 @@ def eval_command(
     """
     modes = _modes(mode)
     if (dataset_dir is None) == (golden is None):
-        raise _fail("give either DATASET_DIR or --golden FILE (with --collection)")
+        raise fail("give either DATASET_DIR or --golden FILE (with --collection)")
     if golden is not None:
         if collection is None:
-            raise _fail("--golden needs --collection: the collection to evaluate")
+            raise fail("--golden needs --collection: the collection to evaluate")
         if keep or limit_docs or limit_queries:
-            raise _fail("--keep, --limit-docs and --limit-queries apply to DATASET_DIR only")
+            raise fail("--keep, --limit-docs and --limit-queries apply to DATASET_DIR only")
         _eval_golden(golden, collection, modes, top_k, as_json)
         return
     assert dataset_dir is not None
@@ -123,7 +113,7 @@ def eval_command(
             load_beir(dataset_dir), max_docs=limit_docs, max_queries=limit_queries
         )
     if not dataset.queries:
-        raise _fail(f"{dataset_dir} has no judged query: nothing to evaluate")
+        raise fail(f"{dataset_dir} has no judged query: nothing to evaluate")
     _eval_dataset(dataset, modes, top_k, as_json, collection, keep)
 
 
@@ -135,7 +125,6 @@ def _eval_dataset(
     collection: str | None,
     keep: bool,
 ) -> None:
-    from ragd.cli.app import _container, console
 
     with _container() as container, _progress_bar() as progress:
         report = run_beir(
@@ -160,7 +149,6 @@ def _eval_dataset(
 @contextmanager
 def _progress_bar() -> Iterator[ProgressFn]:
     """A rich progress bar on stderr (stdout stays clean for --json), one line a phase."""
-    from ragd.cli.app import err_console
 
     with Progress(
         TextColumn("{task.description:<10}"),
@@ -210,7 +198,6 @@ def _dataset_table(report: EvalReport) -> Table:
 def _eval_golden(
     path: Path, collection: str, modes: list[SearchMode], top_k: int, as_json: bool
 ) -> None:
-    from ragd.cli.app import _container, console
 
     with _reported_errors():
         queries = parse_golden(_read_json(path))

@@ -1,7 +1,6 @@
 """``ragd keys ...`` and the start-up guard of ``ragd serve``: the CLI side of API keys.
 
-Apart from :mod:`ragd.cli.app` to keep that module about documents; the commands reach the
-shared helpers (settings, a migrated container, consoles) through it at call time.
+The shared helpers (a migrated container, the consoles) come from :mod:`ragd.cli.common`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import typer
 from rich.table import Table
 
 from ragd.auth import SCOPES, is_loopback
+from ragd.cli.common import _container, console, err_console
 from ragd.domain import ApiKey
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -32,7 +32,6 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from ragd.cli.app import _container, console, err_console
 
     if scope not in SCOPES:
         err_console.print(f"[red]error:[/red] --scope must be one of {', '.join(SCOPES)}")
@@ -51,7 +50,6 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List keys by prefix; secrets are never stored, so never shown."""
-    from ragd.cli.app import _container, console
 
     with _container() as container:
         found = container.keys.list_all()
@@ -75,7 +73,6 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from ragd.cli.app import _container, console
 
     with _container() as container:
         revoked = container.keys.revoke(key_id)
@@ -88,7 +85,6 @@ def refuse_unprotected_bind(host: str) -> None:
     Without keys such a server would answer nobody but this machine, which is never
     what someone binding to a public address wants; saying so now beats a wall of 401s.
     """
-    from ragd.cli.app import _container, err_console
 
     if host == "localhost" or is_loopback(host):
         return

@@ -15,6 +15,7 @@ import anyio
 import typer
 
 from ragd.auth import ANONYMOUS
+from ragd.cli.common import _container
 
 
 def mcp_command(
@@ -29,7 +30,6 @@ def mcp_command(
     ] = None,
 ) -> None:
     """Serve search, answers and documents to an MCP client over stdio."""
-    from ragd.cli.app import _container
     from ragd.mcp.caller import fixed_caller
     from ragd.mcp.server import build_server
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ragd.domain import Turn as Turn  # re-exported: a generator takes history as Turns
 from ragd.generation.citations import cited_numbers, extract_citations
 
 NO_ANSWER_TEXT = "I could not find an answer to that in the indexed documents."
@@ -50,14 +51,6 @@ class GeneratedAnswer:
 
     text: str
     cited: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier message of a conversation: ``role`` is ``user`` or ``assistant``."""
-
-    role: str
-    content: str
 
 
 @runtime_checkable

@@ -16,10 +16,11 @@ from ragd.domain import Filters
 from ragd.errors import InvalidInput
 from ragd.generation.base import Generator, Passage
 from ragd.generation.citations import CitationFilter, extract_citations
+from ragd.limits import CEILINGS
 from ragd.services.search import SearchHit, SearchService
 
 DEFAULT_ANSWER_TOP_K = 5
-ANSWER_TOP_K_MAX = 20
+ANSWER_TOP_K_MAX = CEILINGS.answer_top_k
 
 
 @dataclass(frozen=True)

@@ -19,26 +19,31 @@ from ragd.auth import Allowed
 from ragd.domain import ChatMessage, ChatSession, NewChatMessage, Page
 from ragd.errors import InvalidInput, NotFound
 from ragd.generation.base import Turn
+from ragd.limits import CEILINGS, Limits
 from ragd.services.answers import AnswerCitations, AnswerEvent, AnswerService, Citation
 from ragd.services.collections import CollectionService
 from ragd.services.conversation import rewrite_follow_up
-from ragd.services.search import QUERY_MAX
 from ragd.store.base import Store
 
-TITLE_MAX = 200
-SYSTEM_PROMPT_MAX = 4000
+TITLE_MAX = CEILINGS.chat_title_chars
+SYSTEM_PROMPT_MAX = CEILINGS.system_prompt_chars
 SESSIONS_LISTED_MAX = 200
-MESSAGES_PAGE_MAX = 100
+MESSAGES_PAGE_MAX = CEILINGS.page_size
 HISTORY_TURNS = 20  # earlier user messages (with their answers) read for the rewrite
 
 
 class ChatService:
     def __init__(
-        self, store: Store, collections: CollectionService, answers: AnswerService
+        self,
+        store: Store,
+        collections: CollectionService,
+        answers: AnswerService,
+        limits: Limits = CEILINGS,
     ) -> None:
         self.store = store
         self.collections = collections
         self.answers = answers
+        self.limits = limits
 
     def create(
         self,
@@ -77,11 +82,13 @@ class ChatService:
         self.store.delete_chat_session(session_id)
 
     def messages(
-        self, session_id: str, *, key_id: str | None, limit: int, cursor: str | None
+        self, session_id: str, *, key_id: str | None, limit: int | None, cursor: str | None
     ) -> Page[ChatMessage]:
         self.get(session_id, key_id=key_id)
-        if not 1 <= limit <= MESSAGES_PAGE_MAX:
-            raise InvalidInput(f"limit must be between 1 and {MESSAGES_PAGE_MAX}")
+        if limit is None:
+            limit = min(self.limits.default_page_size, self.limits.page_size)
+        if not 1 <= limit <= self.limits.page_size:
+            raise InvalidInput(f"limit must be between 1 and {self.limits.page_size}")
         after = None
         if cursor is not None:
             if not cursor.isdigit():
@@ -138,11 +145,13 @@ class ChatService:
         content = content.strip()
         if not content:
             raise InvalidInput("content must not be empty")
-        if len(content) > QUERY_MAX:
-            raise InvalidInput(f"content must be at most {QUERY_MAX} characters")
+        longest = self.limits.query_chars  # RAGD_MAX_QUERY_CHARS, as for /v1/ask
+        if len(content) > longest:
+            raise InvalidInput(f"content must be at most {longest} characters")
         session = self.get(session_id, key_id=key_id)
         generator = self.answers.generator
-        return session, rewrite_follow_up(generator, self._history(session_id), content)
+        question = rewrite_follow_up(generator, self._history(session_id), content)
+        return session, question[:longest]
 
     def _history(self, session_id: str) -> list[Turn]:
         turns: list[Turn] = []

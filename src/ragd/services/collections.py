@@ -8,26 +8,25 @@ from ragd.auth import Allowed
 from ragd.domain import Collection
 from ragd.embedding.base import Embedder
 from ragd.errors import Forbidden, InvalidInput, NotFound
+from ragd.limits import CEILINGS, COLLECTION_NAME_PATTERN
 from ragd.store.base import Store
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-NAME_MAX = 200
-DESCRIPTION_MAX = 2000
-_NAME = re.compile(NAME_PATTERN)
+_NAME = re.compile(COLLECTION_NAME_PATTERN)
 
 
 def validate_name(name: str) -> str:
-    if not name or len(name) > NAME_MAX or not _NAME.match(name):
+    longest = CEILINGS.collection_name_chars
+    if not name or len(name) > longest or not _NAME.match(name):
         raise InvalidInput(
-            f"collection name must be 1-{NAME_MAX} characters of letters, digits, '.', '_' "
+            f"collection name must be 1-{longest} characters of letters, digits, '.', '_' "
             "or '-', starting with a letter or digit"
         )
     return name
 
 
 def validate_description(description: str) -> str:
-    if len(description) > DESCRIPTION_MAX:
-        raise InvalidInput(f"description must be at most {DESCRIPTION_MAX} characters")
+    if len(description) > CEILINGS.description_chars:
+        raise InvalidInput(f"description must be at most {CEILINGS.description_chars} characters")
     return description
 
 

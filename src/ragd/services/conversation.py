@@ -17,7 +17,7 @@ import structlog
 from ragd.errors import GenerationError
 from ragd.generation.base import Generator, Turn
 from ragd.generation.rewrite import standalone_question
-from ragd.services.search import QUERY_MAX
+from ragd.limits import CEILINGS
 
 __all__ = ["rewrite_follow_up"]
 
@@ -29,7 +29,7 @@ def rewrite_follow_up(generator: Generator, history: Sequence[Turn], question: s
     by ``generator``, or by :func:`~ragd.generation.rewrite.standalone_question` without
     history or when the generator fails."""
     fallback = standalone_question([*(t.content for t in history if t.role == "user"), question])
-    fallback = fallback[:QUERY_MAX]
+    fallback = fallback[: CEILINGS.query_chars]
     if not history:
         return fallback
     try:
@@ -37,4 +37,4 @@ def rewrite_follow_up(generator: Generator, history: Sequence[Turn], question: s
     except GenerationError as exc:
         log.warning("conversation.rewrite_failed", error=exc.detail)
         return fallback
-    return rewritten[:QUERY_MAX] or fallback
+    return rewritten[: CEILINGS.query_chars] or fallback

@@ -22,17 +22,15 @@ from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
 from ragd.ingest.textnorm import content_hash
+from ragd.limits import CEILINGS, Limits
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
 
-METADATA_MAX_BYTES = 16 * 1024
-DEFAULT_PAGE_SIZE = 50
-TITLE_MAX = 500
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _PARSE_AT_SUBMISSION = {"text/plain", "text/markdown", "text/html"}
 
 
-def validate_metadata(metadata: Any, max_bytes: int = METADATA_MAX_BYTES) -> dict[str, Any]:
+def validate_metadata(metadata: Any, max_bytes: int = CEILINGS.metadata_bytes) -> dict[str, Any]:
     """Flat JSON objects of scalars only: that is what filters can match on."""
     if metadata is None:
         return {}
@@ -53,7 +51,9 @@ def validate_metadata(metadata: Any, max_bytes: int = METADATA_MAX_BYTES) -> dic
     return dict(metadata)
 
 
-def parse_metadata_field(raw: str | None) -> dict[str, Any]:
+def parse_metadata_field(
+    raw: str | None, max_bytes: int = CEILINGS.metadata_bytes
+) -> dict[str, Any]:
     """The multipart ``metadata`` field: a JSON object sent as a string."""
     if raw is None or not raw.strip():
         return {}
@@ -61,15 +61,15 @@ def parse_metadata_field(raw: str | None) -> dict[str, Any]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         raise InvalidInput("metadata must be a JSON object encoded as a string") from None
-    return validate_metadata(value)
+    return validate_metadata(value, max_bytes)
 
 
 def clean_title(title: str | None) -> str | None:
     if title is None:
         return None
     title = " ".join(title.split())
-    if len(title) > TITLE_MAX:
-        raise InvalidInput(f"title must be at most {TITLE_MAX} characters")
+    if len(title) > CEILINGS.document_title_chars:
+        raise InvalidInput(f"title must be at most {CEILINGS.document_title_chars} characters")
     return title or None
 
 
@@ -89,10 +89,17 @@ class DocumentService:
     """Documents in collections. ``allowed`` is the caller's collection limit (None: all);
     a document in any other collection is reported missing, as if it did not exist."""
 
-    def __init__(self, store: Store, collections: CollectionService, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        collections: CollectionService,
+        settings: Settings,
+        limits: Limits | None = None,
+    ) -> None:
         self.store = store
         self.collections = collections
         self.settings = settings
+        self.limits = limits or settings.limits()
 
     def add_text(
         self,
@@ -116,7 +123,7 @@ class DocumentService:
                 mime_type=parsed.mime_type,
                 content_hash=content_hash(parsed.text),
                 source_hash=None,
-                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
+                metadata=validate_metadata(metadata, self.limits.metadata_bytes),
                 content=parsed.text.encode("utf-8"),
             )
         )
@@ -153,7 +160,7 @@ class DocumentService:
                 mime_type=mime,
                 content_hash=text_hash,
                 source_hash=hashlib.sha256(data).hexdigest(),
-                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
+                metadata=validate_metadata(metadata, self.limits.metadata_bytes),
                 content=data,
             )
         )
@@ -171,7 +178,7 @@ class DocumentService:
         url = check_url(
             url.strip(),
             allow_private=self.settings.allow_private_urls,
-            max_length=self.settings.max_url_chars,
+            max_length=self.limits.url_chars,
         )
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -187,7 +194,7 @@ class DocumentService:
                 mime_type=None,
                 content_hash=None,
                 source_hash=hashlib.sha256(f"url:{url}".encode()).hexdigest(),
-                metadata=validate_metadata(metadata, self.settings.max_metadata_bytes),
+                metadata=validate_metadata(metadata, self.limits.metadata_bytes),
                 content=url.encode("utf-8"),
             )
         )
@@ -208,9 +215,9 @@ class DocumentService:
         allowed: Allowed = None,
     ) -> Page[Document]:
         if limit is None:
-            limit = min(DEFAULT_PAGE_SIZE, self.settings.max_page_size)
-        if not 1 <= limit <= self.settings.max_page_size:
-            raise InvalidInput(f"limit must be between 1 and {self.settings.max_page_size}")
+            limit = min(self.limits.default_page_size, self.limits.page_size)
+        if not 1 <= limit <= self.limits.page_size:
+            raise InvalidInput(f"limit must be between 1 and {self.limits.page_size}")
         collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 

@@ -20,6 +20,7 @@ from ragd.auth import SCOPES, Principal, Scope, generate_key, hash_key, key_pref
 from ragd.config import Settings
 from ragd.domain import ApiKey, NewApiKey
 from ragd.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from ragd.limits import CEILINGS
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
 from ragd.store.tables import utcnow
@@ -30,7 +31,6 @@ log = structlog.get_logger(__name__)
 # then (the secure default); "disabled" when RAGD_AUTH_DISABLED=true.
 AuthMode = Literal["keys", "loopback-only", "disabled"]
 
-KEY_NAME_MAX = 200
 LAST_USED_EVERY = dt.timedelta(minutes=1)
 BOOTSTRAP_NAME = "bootstrap admin (RAGD_ADMIN_KEY)"
 # Compared against when no key has the presented prefix, so that an unknown prefix and
@@ -49,8 +49,8 @@ class CreatedKey:
 
 def validate_key_name(name: str) -> str:
     name = " ".join(name.split())
-    if not name or len(name) > KEY_NAME_MAX:
-        raise InvalidInput(f"key name must be 1-{KEY_NAME_MAX} characters")
+    if not name or len(name) > CEILINGS.key_name_chars:
+        raise InvalidInput(f"key name must be 1-{CEILINGS.key_name_chars} characters")
     return name
 
 

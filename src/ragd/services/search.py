@@ -11,6 +11,7 @@ from ragd.config import Settings
 from ragd.domain import Collection, Filters, ScoredId
 from ragd.embedding.base import Embedder
 from ragd.errors import InvalidInput
+from ragd.limits import CEILINGS, Limits
 from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.terms import keyword_terms
 from ragd.services.collections import CollectionService
@@ -19,8 +20,6 @@ from ragd.telemetry.metrics import SEARCH_DURATION
 
 SearchMode = Literal["hybrid", "keyword", "vector"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")
-QUERY_MAX = 1000
-TOP_K_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class SearchHit:
     heading_path: tuple[str, ...] = ()
 
 
-def validate_query(query: str, max_chars: int = QUERY_MAX) -> str:
+def validate_query(query: str, max_chars: int = CEILINGS.query_chars) -> str:
     query = query.strip()
     if not query:
         raise InvalidInput("query must not be empty")
@@ -51,11 +50,13 @@ class SearchService:
         embedder: Embedder,
         collections: CollectionService,
         settings: Settings,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.collections = collections
         self.settings = settings
+        self.limits = limits or settings.limits()
         self.hybrid = HybridRanker(
             store,
             embedder,
@@ -81,10 +82,10 @@ class SearchService:
     ) -> list[SearchHit]:
         """Search ``collections`` (all the caller may see when None); naming one outside
         ``allowed`` is NotFound, exactly like naming one that does not exist."""
-        query = validate_query(query, self.settings.max_query_chars)
+        query = validate_query(query, self.limits.query_chars)
         top_k = top_k or self.settings.search_top_k
-        if not 1 <= top_k <= self.settings.max_top_k:
-            raise InvalidInput(f"top_k must be between 1 and {self.settings.max_top_k}")
+        if not 1 <= top_k <= self.limits.top_k:
+            raise InvalidInput(f"top_k must be between 1 and {self.limits.top_k}")
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
         for key, value in (filters or {}).items():

@@ -7,8 +7,9 @@ any module can record into them without plumbing. Under several worker processes
 writes its samples there, and a scrape served by any worker sums all of them.
 
 Gauges about stored data (documents by status, chunks) are not kept in the process at
-all: :class:`StoreCollector` asks the database at scrape time, so every worker and replica
-reports the same truth.
+all: :class:`InventoryCollector` asks for an :class:`Inventory` at scrape time (the
+caller passes how to read one, so this module knows no database), and every worker and
+replica reports the same truth.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -32,8 +34,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-
-from ragd.store.base import Store
 
 log = structlog.get_logger(__name__)
 
@@ -109,19 +109,30 @@ AUTH_FAILURES = Counter(
 )
 
 
-class StoreCollector(Collector):
-    """Document and chunk totals read from the store at scrape time."""
+@dataclass(frozen=True)
+class Inventory:
+    """What is stored, as the scrape reports it."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    documents_by_status: Mapping[str, int]
+    chunks: int
+    collections: int
+
+
+InventoryReader = Callable[[], Inventory]
+
+
+class InventoryCollector(Collector):
+    """Document and chunk totals, read at scrape time."""
+
+    def __init__(self, read: InventoryReader) -> None:
+        self.read = read
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "ragd_store_scrape_success", "1 if the database answered the metrics scrape."
         )
         try:
-            counts = self.store.status_counts()
-            collections = self.store.list_collections()
+            inventory = self.read()
         except Exception as exc:
             log.warning("metrics: database did not answer", error_type=type(exc).__name__)
             up.add_metric([], 0)
@@ -137,23 +148,22 @@ class StoreCollector(Collector):
         queue = GaugeMetricFamily(
             "ragd_ingest_queue_depth", "Documents waiting for or in ingestion.", labels=["status"]
         )
+        counts = inventory.documents_by_status
         for status in DOCUMENT_STATUSES:
             documents.add_metric([status], counts.get(status, 0))
             if status in ("queued", "processing"):
                 queue.add_metric([status], counts.get(status, 0))
         yield documents
         yield queue
-        yield GaugeMetricFamily(
-            "ragd_chunks", "Chunks stored.", value=sum(c.chunk_count for c in collections)
-        )
-        yield GaugeMetricFamily("ragd_collections", "Collections.", value=len(collections))
+        yield GaugeMetricFamily("ragd_chunks", "Chunks stored.", value=inventory.chunks)
+        yield GaugeMetricFamily("ragd_collections", "Collections.", value=inventory.collections)
 
 
-def render(store: Store) -> tuple[bytes, str]:
+def render(read_inventory: InventoryReader) -> tuple[bytes, str]:
     """The text exposition of every metric: this process's (or all workers' in
-    multiprocess mode) plus the store's totals."""
+    multiprocess mode) plus the stored totals ``read_inventory`` returns."""
     scraped = CollectorRegistry(auto_describe=False)
-    scraped.register(StoreCollector(store))
+    scraped.register(InventoryCollector(read_inventory))
     if os.environ.get(MULTIPROC_ENV):
         MultiProcessCollector(scraped)  # type: ignore[no-untyped-call]
         return generate_latest(scraped), CONTENT_TYPE_LATEST

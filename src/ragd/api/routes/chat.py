@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.routes.search import SSE_RESPONSE, ask_events, error_event
+from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.chat import (
     ChatMessageCreate,
     ChatMessageList,
@@ -20,7 +22,9 @@ from ragd.api.schemas.chat import (
 from ragd.api.sse import errors_as_event, event_stream
 from ragd.domain import ChatSession
 
-router = APIRouter(prefix="/v1/chat/sessions", tags=["chat"], responses=UNAUTHORIZED)
+router = APIRouter(
+    prefix="/v1/chat/sessions", tags=["chat"], responses=UNAUTHORIZED, route_class=JsonBodyRoute
+)
 
 
 @router.post("", response_model=ChatSessionPublic, status_code=201)
@@ -77,7 +81,7 @@ def list_messages(
     session_id: str,
     container: ContainerDep,
     key: ReadKey,
-    limit: Annotated[int, Query(ge=1, le=100, description="Page size; default 50.")] = 50,
+    limit: Annotated[int | None, page_size()] = None,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
 ) -> ChatMessageList:
     """Oldest first; pass ``next_cursor`` back as ``cursor`` for the next page."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, AdminKey, ContainerDep, ReadKey, WriteKey
 from ragd.api.schemas.core import (
     CollectionCreate,
@@ -14,7 +15,12 @@ from ragd.api.schemas.core import (
 )
 from ragd.domain import Collection
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=UNAUTHORIZED)
+router = APIRouter(
+    prefix="/v1/collections",
+    tags=["collections"],
+    responses=UNAUTHORIZED,
+    route_class=JsonBodyRoute,
+)
 
 
 def to_public(collection: Collection) -> CollectionPublic:

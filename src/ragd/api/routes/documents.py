@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile
 
+from ragd.api.bodies import UPLOAD_OPENAPI, DocumentBody, FileBody, JsonBodyRoute
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.core import (
     ChunkList,
     ChunkPublic,
@@ -20,46 +19,10 @@ from ragd.api.schemas.core import (
     UrlDocumentCreate,
 )
 from ragd.auth import Allowed
-from ragd.container import Container
 from ragd.domain import Document, DocumentStatus, StoredChunk
-from ragd.errors import InvalidInput, UnsupportedMediaType
-from ragd.services.documents import parse_metadata_field
+from ragd.services.documents import DocumentService, parse_metadata_field
 
-router = APIRouter(tags=["documents"], responses=UNAUTHORIZED)
-
-_JSON_BODY: TypeAdapter[TextDocumentCreate | UrlDocumentCreate] = TypeAdapter(
-    TextDocumentCreate | UrlDocumentCreate
-)
-
-_CREATE_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string", "maxLength": 500},
-                        "metadata": {
-                            "type": "string",
-                            "description": "A flat JSON object, encoded as a string.",
-                        },
-                    },
-                }
-            },
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/TextDocumentCreate"},
-                        {"$ref": "#/components/schemas/UrlDocumentCreate"},
-                    ]
-                }
-            },
-        },
-    }
-}
+router = APIRouter(tags=["documents"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
 
 
 def to_public(document: Document) -> DocumentPublic:
@@ -91,84 +54,45 @@ def chunk_public(chunk: StoredChunk) -> ChunkPublic:
         413: {"description": "Body or file over the size cap"},
         415: {"description": "Unsupported file type"},
     },
-    openapi_extra=_CREATE_OPENAPI,
+    openapi_extra=UPLOAD_OPENAPI,
 )
 async def create_document(
-    collection_id: str, request: Request, container: ContainerDep, key: WriteKey, response: Response
+    collection_id: str,
+    key: WriteKey,  # before the body: nobody unauthenticated gets an upload parsed
+    body: DocumentBody,
+    container: ContainerDep,
+    response: Response,
 ) -> DocumentPublic:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    allowed = key.collection_ids
-    if content_type == "multipart/form-data":
-        document, created = await _create_from_form(collection_id, request, container, allowed)
-    elif content_type == "application/json" or content_type.endswith("+json"):
-        document, created = await _create_from_json(collection_id, request, container, allowed)
-    else:
-        raise UnsupportedMediaType(
-            "send multipart/form-data with a 'file' field, or application/json with 'text' or 'url'"
-        )
+    document, created = await run_in_threadpool(
+        _add, container.documents, collection_id, body, key.collection_ids
+    )
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/v1/documents/{document.id}"
     return to_public(document)
 
 
-async def _create_from_form(
-    collection_id: str, request: Request, container: Container, allowed: Allowed
+def _add(
+    documents: DocumentService,
+    collection_id: str,
+    body: FileBody | TextDocumentCreate | UrlDocumentCreate,
+    allowed: Allowed,
 ) -> tuple[Document, bool]:
-    form = await request.form(max_files=1, max_fields=10)
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidInput("multipart body needs a 'file' field holding the document")
-        title, metadata = form.get("title"), form.get("metadata")
-        if not isinstance(title, str | None) or not isinstance(metadata, str | None):
-            raise InvalidInput("'title' and 'metadata' must be plain form fields")
-        data = await upload.read()
-        return await run_in_threadpool(
-            container.documents.add_file,
+    if isinstance(body, FileBody):
+        return documents.add_file(
             collection_id,
-            data,
-            filename=upload.filename,
-            declared_type=upload.content_type,
-            title=title,
-            metadata=parse_metadata_field(metadata),
-            allowed=allowed,
-        )
-    finally:
-        await form.close()
-
-
-async def _create_from_json(
-    collection_id: str, request: Request, container: Container, allowed: Allowed
-) -> tuple[Document, bool]:
-    raw = await request.body()
-    try:
-        payload = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("request body is not valid JSON") from None
-    if not isinstance(payload, dict) or ("text" in payload) == ("url" in payload):
-        raise InvalidInput("JSON body needs exactly one of 'text' or 'url'")
-    try:
-        body = _JSON_BODY.validate_python(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "body"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
-    if isinstance(body, TextDocumentCreate):
-        return await run_in_threadpool(
-            container.documents.add_text,
-            collection_id,
-            body.text,
+            body.data,
+            filename=body.filename,
+            declared_type=body.content_type,
             title=body.title,
-            metadata=body.metadata,
+            metadata=parse_metadata_field(body.metadata, documents.limits.metadata_bytes),
             allowed=allowed,
         )
-    return await run_in_threadpool(
-        container.documents.add_url,
-        collection_id,
-        body.url,
-        title=body.title,
-        metadata=body.metadata,
-        allowed=allowed,
+    if isinstance(body, TextDocumentCreate):
+        return documents.add_text(
+            collection_id, body.text, title=body.title, metadata=body.metadata, allowed=allowed
+        )
+    return documents.add_url(
+        collection_id, body.url, title=body.title, metadata=body.metadata, allowed=allowed
     )
 
 
@@ -178,7 +102,7 @@ def list_documents(
     container: ContainerDep,
     key: ReadKey,
     status: DocumentStatus | None = None,
-    limit: Annotated[int | None, Query(ge=1, le=100, description="Page size; default 50.")] = None,
+    limit: Annotated[int | None, page_size()] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> DocumentList:
     page = container.documents.list_page(

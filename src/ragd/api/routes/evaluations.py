@@ -6,12 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.schemas.evaluations import EvaluationRequest, EvaluationResponse
 from ragd.services.evaluation.golden import GoldenQuery
 from ragd.services.evaluations import EvaluationService
 
-router = APIRouter(prefix="/v1/collections", tags=["evaluations"], responses=UNAUTHORIZED)
+router = APIRouter(
+    prefix="/v1/collections",
+    tags=["evaluations"],
+    responses=UNAUTHORIZED,
+    route_class=JsonBodyRoute,
+)
 
 
 def get_evaluations(container: ContainerDep) -> EvaluationService:

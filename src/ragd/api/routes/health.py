@@ -19,12 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import ContainerDep
 from ragd.api.ratelimit import RateLimiter
 from ragd.api.schemas.core import CheckResult, ReadyResponse
 from ragd.errors import RagdError
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonBodyRoute)
 
 
 @router.get("/livez", summary="The process is up (checks no dependency)")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, KeyAdmin
 from ragd.api.schemas.core import KeyCreate, KeyCreated, KeyList, KeyPublic
 from ragd.domain import ApiKey
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses={**UNAUTHORIZED, **FORBIDDEN})
+router = APIRouter(
+    prefix="/v1/keys",
+    tags=["keys"],
+    responses={**UNAUTHORIZED, **FORBIDDEN},
+    route_class=JsonBodyRoute,
+)
 
 
 def to_public(key: ApiKey) -> KeyPublic:

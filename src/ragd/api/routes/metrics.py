@@ -7,11 +7,12 @@ import ipaddress
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import ContainerDep
 from ragd.errors import Forbidden
 from ragd.telemetry import metrics
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonBodyRoute)
 
 
 def address_allowed(host: str | None, allowed: list[str]) -> bool:
@@ -43,5 +44,5 @@ async def scrape(request: Request, container: ContainerDep) -> Response:
     client = request.client.host if request.client else None
     if not address_allowed(client, container.settings.metrics_allow):
         raise Forbidden("this address may not read metrics (see RAGD_METRICS_ALLOW)")
-    body, content_type = await run_in_threadpool(metrics.render, container.store)
+    body, content_type = await run_in_threadpool(metrics.render, container.database.inventory)
     return Response(body, media_type=content_type)

@@ -12,15 +12,15 @@ which OpenAI clients raise as ``APIError``.
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.schemas.core import CitationPublic
 from ragd.api.schemas.openai import (
@@ -28,23 +28,19 @@ from ragd.api.schemas.openai import (
     ChatCompletionChoice,
     ChatCompletionMessage,
     ChatCompletionRequest,
-    ChatMessageIn,
     CompletionUsage,
     OpenAIModel,
     OpenAIModelList,
 )
 from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
-from ragd.auth import Allowed
-from ragd.container import Container
-from ragd.errors import InvalidInput, NotFound
-from ragd.generation.base import Turn
+from ragd.domain import Turn
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
-from ragd.services.conversation import rewrite_follow_up
+from ragd.services.completions import Model, count_tokens, sources_text
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=UNAUTHORIZED)
+router = APIRouter(
+    prefix="/v1", tags=["openai-compatible"], responses=UNAUTHORIZED, route_class=JsonBodyRoute
+)
 
-ALL_MODEL = "ragd"
-MODEL_PREFIX = "ragd:"
 _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A `chat.completion`; with `stream: true`, `chat.completion.chunk` "
@@ -57,69 +53,44 @@ _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 @router.get("/models", response_model=OpenAIModelList)
 def list_models(container: ContainerDep, key: ReadKey) -> OpenAIModelList:
-    collections = container.collections.list_all(allowed=key.collection_ids)
-    created = [int(c.created_at.timestamp()) for c in collections]
-    data = [OpenAIModel(id=ALL_MODEL, created=min(created, default=0))]
-    data += [
-        OpenAIModel(id=f"{MODEL_PREFIX}{c.name}", created=stamp)
-        for c, stamp in zip(collections, created, strict=True)
-    ]
-    return OpenAIModelList(data=data)
+    models = container.completions.models(allowed=key.collection_ids)
+    return OpenAIModelList(data=[_model(m) for m in models])
 
 
 @router.get("/models/{model}", response_model=OpenAIModel)
 def get_model(model: str, container: ContainerDep, key: ReadKey) -> OpenAIModel:
-    for listed in list_models(container, key).data:
-        if listed.id == model:
-            return listed
-    raise NotFound(f"model {model!r} not found; GET /v1/models lists the models")
+    return _model(container.completions.model(model, allowed=key.collection_ids))
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=_SSE_RESPONSE)
 def chat_completions(
     body: ChatCompletionRequest, container: ContainerDep, key: ReadKey
 ) -> ChatCompletion | StreamingResponse:
-    collections = _collections(container, body.model, key.collection_ids)
-    question = _question(container, body.messages)
-    instructions = _instructions(body.messages)
+    messages = [Turn(m.role, m.text()) for m in body.messages]
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
-    prompt_tokens = sum(_tokens(m.text()) for m in body.messages)
     if body.stream:
-        events = container.answers.stream(
-            question,
-            collections=collections,
-            allowed=key.collection_ids,
-            instructions=instructions,
-        )
+        stream = container.completions.stream(body.model, messages, allowed=key.collection_ids)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        chunks = _Chunks(completion_id, created, body.model, prompt_tokens, include_usage)
-        return event_stream(errors_as_event(chunks.render(events), _error_chunk))
-    result = container.answers.ask(
-        question, collections=collections, allowed=key.collection_ids, instructions=instructions
-    )
-    text = result.answer + sources_text(result.citations)
-    completion_tokens = _tokens(text)
+        chunks = _Chunks(completion_id, created, body.model, stream.prompt_tokens, include_usage)
+        return event_stream(errors_as_event(chunks.render(stream.events), _error_chunk))
+    result = container.completions.complete(body.model, messages, allowed=key.collection_ids)
     return ChatCompletion(
         id=completion_id,
         created=created,
         model=body.model,
-        choices=[ChatCompletionChoice(message=ChatCompletionMessage(content=text))],
+        choices=[ChatCompletionChoice(message=ChatCompletionMessage(content=result.text))],
         usage=CompletionUsage(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt_tokens + completion_tokens,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            total_tokens=result.prompt_tokens + result.completion_tokens,
         ),
         citations=[_public(c) for c in result.citations],
     )
 
 
-def sources_text(citations: Sequence[Citation]) -> str:
-    """``"\\n\\nSources:\\n[1] title\\n[2] title"``, or nothing without citations."""
-    if not citations:
-        return ""
-    lines = [f"[{c.n}] {c.title or 'Untitled'}" for c in citations]
-    return "\n\nSources:\n" + "\n".join(lines)
+def _model(model: Model) -> OpenAIModel:
+    return OpenAIModel(id=model.id, created=model.created)
 
 
 class _Chunks:
@@ -162,7 +133,7 @@ class _Chunks:
             if close is not None:
                 close()
         if self.usage:
-            completion_tokens = _tokens(text)
+            completion_tokens = count_tokens(text)
             usage = {
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": completion_tokens,
@@ -180,42 +151,6 @@ def _error_chunk(problem: dict[str, Any]) -> bytes:
     """OpenAI's in-stream error shape, carrying the problem fields too."""
     error = {"message": problem["detail"], "code": None, "param": None, **problem}
     return encode_event({"error": error})
-
-
-def _collections(container: Container, model: str, allowed: Allowed) -> list[str] | None:
-    if model == ALL_MODEL:
-        return None
-    if not model.startswith(MODEL_PREFIX) or not model.removeprefix(MODEL_PREFIX):
-        raise NotFound(f"model {model!r} not found; GET /v1/models lists the models")
-    name = model.removeprefix(MODEL_PREFIX)
-    try:
-        return [container.collections.get(name, allowed=allowed).id]
-    except NotFound:
-        raise NotFound(f"model {model!r} not found; GET /v1/models lists the models") from None
-
-
-def _instructions(messages: Sequence[ChatMessageIn]) -> str | None:
-    """System (and ``developer``) messages, as a chat session's ``system_prompt`` is used:
-    handed to the LLM after ragd's grounding rules, which they cannot override."""
-    texts = [m.text().strip() for m in messages if m.role in ("system", "developer")]
-    joined = "\n\n".join(t for t in texts if t)
-    return joined or None
-
-
-def _question(container: Container, messages: Sequence[ChatMessageIn]) -> str:
-    """The last user message, rewritten to stand alone using the earlier turns (by the
-    LLM when one is configured). System messages are instructions, not turns."""
-    turns = [Turn(m.role, m.text()) for m in messages if m.role in ("user", "assistant")]
-    while turns and turns[-1].role != "user":
-        turns.pop()
-    if not turns or not turns[-1].content.strip():
-        raise InvalidInput("messages must end with a user message that has text")
-    return rewrite_follow_up(container.generator, turns[:-1], turns[-1].content)
-
-
-def _tokens(text: str) -> int:
-    """A rough token count: about four characters a token."""
-    return math.ceil(len(text) / 4)
 
 
 def _public(citation: Citation) -> CitationPublic:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.schemas.core import (
     AskRequest,
@@ -20,7 +21,7 @@ from ragd.api.schemas.core import (
 from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 
-router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED)
+router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
 
 
 @router.post("/search", response_model=SearchResponse)

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragd.api.schemas.bounds import limited
 from ragd.api.schemas.core import CitationPublic
-from ragd.services.chat import SYSTEM_PROMPT_MAX, TITLE_MAX
-from ragd.services.search import QUERY_MAX
+from ragd.limits import CEILINGS
 
 
 class ChatSessionCreate(BaseModel):
@@ -21,10 +21,10 @@ class ChatSessionCreate(BaseModel):
         max_length=100,
         description="Collection ids or names; every collection the key may read when omitted.",
     )
-    title: str | None = Field(None, max_length=TITLE_MAX)
+    title: str | None = Field(None, max_length=CEILINGS.chat_title_chars)
     system_prompt: str | None = Field(
         None,
-        max_length=SYSTEM_PROMPT_MAX,
+        max_length=CEILINGS.system_prompt_chars,
         description="Kept with the session; the answer generators do not use it yet.",
     )
 
@@ -45,7 +45,11 @@ class ChatSessionList(BaseModel):
 class ChatMessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: str = Field(min_length=1, max_length=QUERY_MAX)
+    content: str = Field(
+        min_length=1,
+        max_length=CEILINGS.query_chars,
+        json_schema_extra=limited("maxLength", "query_chars"),
+    )
     stream: bool = Field(
         False,
         description="Answer as Server-Sent Events, exactly like `/v1/ask` with `stream`.",

@@ -1,5 +1,6 @@
 """Pydantic request and response models: the HTTP contract, one Create/Update/Public
-set per resource. Limits live here too, so they show up in the OpenAPI schema."""
+set per resource. Bounds come from :mod:`ragd.limits` (the ceilings); fields an operator
+may tighten name their limit, so the OpenAPI document shows the configured value."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragd.api.schemas.bounds import limited
 from ragd.auth import Scope
 from ragd.domain import DocumentStatus, MetadataValue
-from ragd.services.collections import DESCRIPTION_MAX, NAME_MAX, NAME_PATTERN
-from ragd.services.keys import KEY_NAME_MAX
-from ragd.services.search import QUERY_MAX, TOP_K_MAX
+from ragd.limits import CEILINGS, COLLECTION_NAME_PATTERN
 
 Metadata = dict[str, MetadataValue]
 
@@ -21,14 +21,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_NAME_CHARS = CEILINGS.collection_name_chars
+_DESCRIPTION_CHARS = CEILINGS.description_chars
+_TITLE_CHARS = CEILINGS.document_title_chars
+
+
 class CollectionCreate(_Strict):
-    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)
-    description: str = Field("", max_length=DESCRIPTION_MAX)
+    name: str = Field(min_length=1, max_length=_NAME_CHARS, pattern=COLLECTION_NAME_PATTERN)
+    description: str = Field("", max_length=_DESCRIPTION_CHARS)
 
 
 class CollectionUpdate(_Strict):
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN)
-    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
+    name: str | None = Field(
+        None, min_length=1, max_length=_NAME_CHARS, pattern=COLLECTION_NAME_PATTERN
+    )
+    description: str | None = Field(None, max_length=_DESCRIPTION_CHARS)
 
 
 class CollectionPublic(BaseModel):
@@ -49,13 +56,20 @@ class CollectionList(BaseModel):
 
 class TextDocumentCreate(_Strict):
     text: str = Field(min_length=1, description="Plain text or Markdown.")
-    title: str | None = Field(None, max_length=500)
-    metadata: Metadata | None = Field(None, description="Flat JSON object, at most 16 KB.")
+    title: str | None = Field(None, max_length=_TITLE_CHARS)
+    metadata: Metadata | None = Field(
+        None, description=f"Flat JSON object, at most {CEILINGS.metadata_bytes // 1024} KB."
+    )
 
 
 class UrlDocumentCreate(_Strict):
-    url: str = Field(min_length=1, max_length=2000, description="http(s) URL to fetch.")
-    title: str | None = Field(None, max_length=500)
+    url: str = Field(
+        min_length=1,
+        max_length=CEILINGS.url_chars,
+        description="http(s) URL to fetch.",
+        json_schema_extra=limited("maxLength", "url_chars"),
+    )
+    title: str | None = Field(None, max_length=_TITLE_CHARS)
     metadata: Metadata | None = None
 
 
@@ -98,12 +112,20 @@ class ChunkList(BaseModel):
     chunks: list[ChunkPublic]
 
 
+def _query_text() -> Any:
+    return Field(
+        min_length=1,
+        max_length=CEILINGS.query_chars,
+        json_schema_extra=limited("maxLength", "query_chars"),
+    )
+
+
 class SearchRequest(_Strict):
-    query: str = Field(min_length=1, max_length=QUERY_MAX)
+    query: str = _query_text()
     collections: list[str] | None = Field(
         None, max_length=100, description="Collection ids; all collections when omitted."
     )
-    top_k: int = Field(10, ge=1, le=TOP_K_MAX)
+    top_k: int = Field(10, ge=1, le=CEILINGS.top_k, json_schema_extra=limited("maximum", "top_k"))
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
     filters: Metadata | None = Field(None, description="Metadata key → required value.")
 
@@ -124,9 +146,9 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(_Strict):
-    question: str = Field(min_length=1, max_length=QUERY_MAX)
+    question: str = _query_text()
     collections: list[str] | None = Field(None, max_length=100)
-    top_k: int = Field(5, ge=1, le=20)
+    top_k: int = Field(5, ge=1, le=CEILINGS.answer_top_k)
     filters: Metadata | None = None
     stream: bool = Field(
         False,
@@ -174,7 +196,7 @@ class Problem(BaseModel):
 
 
 class KeyCreate(_Strict):
-    name: str = Field(min_length=1, max_length=KEY_NAME_MAX)
+    name: str = Field(min_length=1, max_length=CEILINGS.key_name_chars)
     scope: Scope = Field(
         description="read: search, ask, list, get; write: + ingest, delete "
         "documents, create/patch collections; admin: + keys, delete collections."

@@ -10,25 +10,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragd.services.evaluation.golden import (
-    DOCUMENT_ID_MAX,
-    GOLDEN_QUERIES_MAX,
-    GRADE_MAX,
-    RELEVANT_MAX,
-)
-from ragd.services.search import QUERY_MAX, TOP_K_MAX
+from ragd.api.schemas.bounds import limited
+from ragd.limits import CEILINGS
 
-DocumentId = Annotated[str, Field(min_length=1, max_length=DOCUMENT_ID_MAX)]
-Grade = Annotated[int, Field(ge=0, le=GRADE_MAX)]
+DocumentId = Annotated[str, Field(min_length=1, max_length=CEILINGS.golden_document_id_chars)]
+Grade = Annotated[int, Field(ge=0, le=CEILINGS.golden_grade)]
 
 
 class GoldenQueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=QUERY_MAX)
+    query: str = Field(
+        min_length=1,
+        max_length=CEILINGS.query_chars,
+        json_schema_extra=limited("maxLength", "query_chars"),
+    )
     relevant: dict[DocumentId, Grade] = Field(
         min_length=1,
-        max_length=RELEVANT_MAX,
+        max_length=CEILINGS.golden_judgments,
         description="Document id → grade (0 = judged not relevant; higher = more relevant). "
         "Ids the collection does not hold count as relevant documents never found.",
     )
@@ -37,8 +36,14 @@ class GoldenQueryIn(BaseModel):
 class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    queries: list[GoldenQueryIn] = Field(min_length=1, max_length=GOLDEN_QUERIES_MAX)
-    top_k: int = Field(10, ge=1, le=TOP_K_MAX, description="The cutoff k of every metric.")
+    queries: list[GoldenQueryIn] = Field(min_length=1, max_length=CEILINGS.golden_queries)
+    top_k: int = Field(
+        10,
+        ge=1,
+        le=CEILINGS.top_k,
+        description="The cutoff k of every metric.",
+        json_schema_extra=limited("maximum", "top_k"),
+    )
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
 
 

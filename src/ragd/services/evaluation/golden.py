@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragd.errors import InvalidInput
+from ragd.limits import CEILINGS
 from ragd.services.evaluation.metrics import Metrics, QueryScores, mean_scores, score_query
 from ragd.services.evaluation.ranking import ranked_documents
-from ragd.services.search import QUERY_MAX, SearchMode, SearchService
+from ragd.services.search import SearchMode, SearchService
 
-GOLDEN_QUERIES_MAX = 500
-RELEVANT_MAX = 1000
-DOCUMENT_ID_MAX = 200
-GRADE_MAX = 1000
+GOLDEN_QUERIES_MAX = CEILINGS.golden_queries
+RELEVANT_MAX = CEILINGS.golden_judgments
+DOCUMENT_ID_MAX = CEILINGS.golden_document_id_chars
+GRADE_MAX = CEILINGS.golden_grade
+QUERY_MAX = CEILINGS.query_chars
 
 
 @dataclass(frozen=True)

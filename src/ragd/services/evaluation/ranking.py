@@ -7,7 +7,7 @@ lets ``k`` distinct documents come out.
 
 from __future__ import annotations
 
-from ragd.services.search import TOP_K_MAX, SearchMode, SearchService
+from ragd.services.search import SearchMode, SearchService
 
 CHUNKS_PER_DOCUMENT = 5
 
@@ -17,11 +17,12 @@ def ranked_documents(
 ) -> list[str]:
     """The top ``k`` document ids for ``query``, best first, through the search service
     (so it measures whatever fusion and scoring ragd currently does)."""
-    depth = min(TOP_K_MAX, CHUNKS_PER_DOCUMENT * k)
+    deepest = search.limits.top_k
+    depth = min(deepest, CHUNKS_PER_DOCUMENT * k)
     documents, hits = _search(search, query, collection_id, mode, depth)
-    if len(documents) < k and hits == depth < TOP_K_MAX:
+    if len(documents) < k and hits == depth < deepest:
         # Long documents took many places: look deeper once before giving up.
-        documents, _ = _search(search, query, collection_id, mode, TOP_K_MAX)
+        documents, _ = _search(search, query, collection_id, mode, deepest)
     return documents[:k]
 
 

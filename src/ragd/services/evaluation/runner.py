@@ -13,17 +13,16 @@ after the other, in corpus order.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ragd.container import Container
-from ragd.domain import Document
 from ragd.errors import RagdError
-from ragd.services.documents import TITLE_MAX
+from ragd.limits import CEILINGS
+from ragd.services.collections import CollectionService
+from ragd.services.documents import DocumentService
 from ragd.services.evaluation.beir import BeirDataset, CorpusDoc
 from ragd.services.evaluation.metrics import (
     Metrics,
@@ -33,12 +32,20 @@ from ragd.services.evaluation.metrics import (
     score_query,
 )
 from ragd.services.evaluation.ranking import ranked_documents
-from ragd.services.search import SearchMode
+from ragd.services.ingestion import IngestionService
+from ragd.services.search import SearchMode, SearchService
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``(phase, done, total)``; phases are ``submitting`` and ``ingesting``."""
 
-_STATUS_BATCH = 500
+
+class EvalServices(Protocol):
+    """The services an evaluation uses (a Container has them all)."""
+
+    collections: CollectionService
+    documents: DocumentService
+    search: SearchService
+    ingestion: IngestionService
 
 
 def _no_progress(phase: str, done: int, total: int) -> None:
@@ -127,7 +134,7 @@ def _round(value: float | int) -> float | int:
 
 
 def run_beir(
-    container: Container,
+    services: EvalServices,
     dataset: BeirDataset,
     *,
     modes: Sequence[SearchMode],
@@ -139,16 +146,16 @@ def run_beir(
     """Ingest ``dataset`` into a new collection, evaluate each mode, and delete the
     collection again unless ``keep`` (also when interrupted, so no half-built evaluation
     collection is left behind)."""
-    collection = container.collections.create(
+    collection = services.collections.create(
         collection_name or default_collection_name(dataset.name),
         f"ragd eval of {dataset.name}",
     )
     try:
-        ingest = ingest_corpus(container, collection.id, dataset.corpus, progress=progress)
-        reports = [evaluate_mode(container, dataset, ingest, mode, k) for mode in modes]
+        ingest = ingest_corpus(services, collection.id, dataset.corpus, progress=progress)
+        reports = [evaluate_mode(services, dataset, ingest, mode, k) for mode in modes]
     finally:
         if not keep:
-            container.collections.delete(collection.id)
+            services.collections.delete(collection.id)
     return EvalReport(
         dataset=dataset.name,
         collection_name=collection.name,
@@ -166,7 +173,7 @@ def default_collection_name(dataset_name: str) -> str:
 
 
 def ingest_corpus(
-    container: Container,
+    services: EvalServices,
     collection_id: str,
     corpus: Sequence[CorpusDoc],
     *,
@@ -175,14 +182,14 @@ def ingest_corpus(
     """Submit every document, then drain the queue with a worker of our own; the clock
     runs from the first submission to the last document ready."""
     started = time.perf_counter()
-    corpus_ids, created, failed = _submit(container, collection_id, corpus, progress)
-    _drain(container, created, progress)
+    corpus_ids, created, failed = _submit(services, collection_id, corpus, progress)
+    services.ingestion.drain(created, lambda done, total: progress("ingesting", done, total))
     seconds = time.perf_counter() - started
-    for document in _documents(container, list(corpus_ids)):
+    for document in services.ingestion.documents(list(corpus_ids)):
         if document.status == "failed":
             for corpus_id in corpus_ids.pop(document.id):
                 failed[corpus_id] = document.error or "failed"
-    chunks = container.collections.get(collection_id).chunk_count
+    chunks = services.collections.get(collection_id).chunk_count
     return IngestReport(
         collection_id=collection_id,
         documents=len(corpus),
@@ -194,7 +201,7 @@ def ingest_corpus(
 
 
 def _submit(
-    container: Container, collection_id: str, corpus: Sequence[CorpusDoc], progress: ProgressFn
+    services: EvalServices, collection_id: str, corpus: Sequence[CorpusDoc], progress: ProgressFn
 ) -> tuple[dict[str, list[str]], list[str], dict[str, str]]:
     """Queue the corpus; the title goes in as the document title (not glued to the
     text), so it is indexed and embedded the way a user's titled document is."""
@@ -203,10 +210,10 @@ def _submit(
     failed: dict[str, str] = {}
     for n, doc in enumerate(corpus, start=1):
         try:
-            document, is_new = container.documents.add_text(
+            document, is_new = services.documents.add_text(
                 collection_id,
                 doc.text,
-                title=doc.title[:TITLE_MAX] or None,
+                title=doc.title[: CEILINGS.document_title_chars] or None,
                 metadata={"beir_id": doc.id},
             )
         except RagdError as exc:
@@ -220,36 +227,8 @@ def _submit(
     return corpus_ids, created, failed
 
 
-def _drain(container: Container, document_ids: list[str], progress: ProgressFn) -> None:
-    """Work the queue until every submitted document is ready or failed. Another worker
-    (a running server) may take some of them, so when ours runs dry it waits for theirs."""
-    worker = container.new_worker()
-    pending = set(document_ids)
-    total, done = len(pending), 0
-    progress("ingesting", 0, total)
-    while pending:
-        handled = worker.run_once()
-        if handled:
-            done = min(total, done + handled)
-            progress("ingesting", done, total)
-            continue
-        finished = {
-            d.id for d in _documents(container, list(pending)) if d.status in ("ready", "failed")
-        }
-        pending -= finished
-        done = total - len(pending)
-        progress("ingesting", done, total)
-        if pending:
-            threading.Event().wait(container.settings.worker_poll_interval_s)
-
-
-def _documents(container: Container, ids: list[str]) -> Iterable[Document]:
-    for start in range(0, len(ids), _STATUS_BATCH):
-        yield from container.store.get_documents(ids[start : start + _STATUS_BATCH])
-
-
 def evaluate_mode(
-    container: Container, dataset: BeirDataset, ingest: IngestReport, mode: SearchMode, k: int
+    services: EvalServices, dataset: BeirDataset, ingest: IngestReport, mode: SearchMode, k: int
 ) -> ModeReport:
     """Every judged query through the search service, timed one by one."""
     latencies: list[float] = []
@@ -257,7 +236,7 @@ def evaluate_mode(
     for query_id, text in dataset.queries.items():
         started = time.perf_counter()
         ranked = ranked_documents(
-            container.search, text, collection_id=ingest.collection_id, mode=mode, k=k
+            services.search, text, collection_id=ingest.collection_id, mode=mode, k=k
         )
         latencies.append((time.perf_counter() - started) * 1000)
         corpus_ranked = [cid for doc in ranked for cid in ingest.corpus_ids.get(doc, ())]

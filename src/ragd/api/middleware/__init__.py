@@ -1,0 +1,42 @@
+"""Pure ASGI middleware around the app, one job per module, composed in one order.
+
+Pure ASGI rather than ``BaseHTTPMiddleware`` so that bodies stream through untouched and
+the cap can stop an upload while it arrives instead of after it has been buffered.
+:class:`RequestContextMiddleware` is the chain the app installs; from the outside in:
+
+- :mod:`.request_id`: a request id in every log line and the response headers, with
+  ``X-Process-Time``;
+- :mod:`.access_log`: one access line per request, whatever answered it;
+- :mod:`.errors`: any escaped exception becomes a problem+json 500 with the request id;
+- :mod:`.body_limit`: the body cap (413), declared or streamed;
+- :mod:`.nul_guard`: JSON bodies with ``\\u0000`` are a 422 on every database.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ragd.api.middleware.access_log import AccessLogMiddleware
+from ragd.api.middleware.body_limit import BodyLimitMiddleware
+from ragd.api.middleware.errors import ServerErrorMiddleware
+from ragd.api.middleware.nul_guard import NulGuardMiddleware, has_nul_escape
+from ragd.api.middleware.request_id import RequestIdMiddleware
+
+__all__ = ["RequestContextMiddleware", "has_nul_escape"]
+
+
+class RequestContextMiddleware:
+    """The request-context chain, in the order its parts depend on: the id exists
+    before anything logs, and the access line sees the status of every refusal."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app: ASGIApp = RequestIdMiddleware(
+            AccessLogMiddleware(
+                ServerErrorMiddleware(
+                    BodyLimitMiddleware(NulGuardMiddleware(app), max_body_bytes=max_body_bytes)
+                )
+            )
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

@@ -1,0 +1,60 @@
+"""The body cap: a declared ``Content-Length`` over it is refused at once, a streamed
+body the moment it passes it, both as a problem+json 413."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragd.api.middleware.problem import ResponseWatch, send_problem
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` once a body passes the cap."""
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        watch = ResponseWatch(send)
+        try:
+            if _declared_length(scope) > self.max_body_bytes:
+                raise BodyTooLarge
+            await self.app(scope, self._capped(receive), watch)
+        except BodyTooLarge:
+            await send_problem(
+                watch,
+                scope,
+                413,
+                "Payload Too Large",
+                f"request body is larger than {self.max_body_bytes} bytes",
+            )
+
+    def _capped(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return capped_receive
+
+
+def _declared_length(scope: Scope) -> int:
+    for key, value in scope["headers"]:
+        if key.lower() == b"content-length":
+            try:
+                return int(value or 0)
+            except ValueError:
+                return 0
+    return 0
