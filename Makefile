@@ -20,12 +20,12 @@ install-test: $(BIN)/python
 run: install
 	$(BIN)/ragd serve
 
-lint:
+lint: layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The import-layer contracts in pyproject.toml (import-linter). Not part of `lint` yet: the
-# tree still breaks them in known places (CONTRIBUTING.md, "Layers").
+# The import-layer contracts in pyproject.toml (import-linter): transports -> services ->
+# engines -> store, nothing upward, no cycles (CONTRIBUTING.md, "Layers").
 layers:
 	$(BIN)/lint-imports
 
