@@ -149,6 +149,18 @@ def worker(
             max=64,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this process's Prometheus metrics (heartbeat, ingestion) on this "
+            "port at /metrics; off by default.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run ingestion workers without the HTTP API until SIGINT/SIGTERM.
 
@@ -156,6 +168,7 @@ def worker(
     charged) and the command exits 0 within RAGD_SHUTDOWN_GRACE_S.
     """
     from ragd.ingest.worker import run_pool
+    from ragd.telemetry.metrics import serve_process_metrics
 
     stop = threading.Event()
     with _container() as container:
@@ -165,7 +178,12 @@ def worker(
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         workers = [container.new_worker() for _ in range(count)]
-        run_pool(workers, stop, grace_s=settings.shutdown_grace_s)
+        stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
+        try:
+            run_pool(workers, stop, grace_s=settings.shutdown_grace_s)
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
 
 
 @collections_app.command("create")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,8 +27,10 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -109,6 +112,40 @@ AUTH_FAILURES = Counter(
 )
 
 
+DATABASE_RETRIES = Counter(
+    "ragd_database_retries_total",
+    "Database calls tried again after a transient failure (connection lost, failover, "
+    "serialization failure, deadlock); PostgreSQL only.",
+)
+DATABASE_UNAVAILABLE = Counter(
+    "ragd_database_unavailable_total",
+    "Database calls that gave up at the retry deadline (answered 503).",
+)
+# Timestamps and readiness from several processes: the newest heartbeat and the worst
+# readiness of the live processes are what an alert wants.
+WORKER_HEARTBEAT = Gauge(
+    "ragd_worker_heartbeat_timestamp_seconds",
+    "Unix time an ingestion worker in this process last polled the queue.",
+    multiprocess_mode="livemax",
+)
+WORKER_LAST_CLAIM = Gauge(
+    "ragd_worker_last_claim_timestamp_seconds",
+    "Unix time an ingestion worker in this process last claimed a document.",
+    multiprocess_mode="livemax",
+)
+READY = Gauge(
+    "ragd_ready",
+    "1 if the last /readyz answered ready, 0 if not (set by each readiness probe).",
+    multiprocess_mode="livemin",
+)
+READINESS_CHECK = Gauge(
+    "ragd_readiness_check_success",
+    "1 if the check passed at the last /readyz, by check (database, embedder, redis, llm).",
+    ["check"],
+    multiprocess_mode="livemin",
+)
+
+
 class StoreCollector(Collector):
     """Document and chunk totals read from the store at scrape time."""
 
@@ -122,6 +159,7 @@ class StoreCollector(Collector):
         try:
             counts = self.store.status_counts()
             collections = self.store.list_collections()
+            oldest = self.store.oldest_queued_at()
         except Exception as exc:
             log.warning("metrics: database did not answer", error_type=type(exc).__name__)
             up.add_metric([], 0)
@@ -143,6 +181,12 @@ class StoreCollector(Collector):
                 queue.add_metric([status], counts.get(status, 0))
         yield documents
         yield queue
+        age = 0.0 if oldest is None else max(time.time() - oldest.timestamp(), 0.0)
+        yield GaugeMetricFamily(
+            "ragd_ingest_oldest_queued_age_seconds",
+            "Seconds the longest-waiting due document has waited for a worker (0 if none).",
+            value=age,
+        )
         yield GaugeMetricFamily(
             "ragd_chunks", "Chunks stored.", value=sum(c.chunk_count for c in collections)
         )
@@ -158,6 +202,21 @@ def render(store: Store) -> tuple[bytes, str]:
         MultiProcessCollector(scraped)  # type: ignore[no-untyped-call]
         return generate_latest(scraped), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY) + generate_latest(scraped), CONTENT_TYPE_LATEST
+
+
+def serve_process_metrics(host: str, port: int) -> Callable[[], None]:
+    """``/metrics`` of this process on ``host:port`` in a background thread, for ``ragd
+    worker``, which has no HTTP API: without it Prometheus could not see the workers'
+    heartbeat or ingestion metrics. Returns the function that stops it."""
+    server, thread = start_http_server(port, addr=host)
+    log.info("worker metrics served", host=host, port=port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
 
 
 @contextmanager

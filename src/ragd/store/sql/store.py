@@ -7,6 +7,7 @@ Dialect-specific parts (engine set-up, search legs) live in subclasses; job clai
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -353,6 +354,18 @@ class SqlStore:
         query = select(documents.c.status, func.count()).group_by(documents.c.status)
         with self._read() as conn:
             return {status: count for status, count in conn.execute(query).all()}
+
+    def oldest_queued_at(self) -> dt.datetime | None:
+        """Since when the longest-waiting due document has waited: its creation, or the
+        end of its retry backoff. Documents still backing off are not waiting yet."""
+        since = func.coalesce(documents.c.next_attempt_at, documents.c.created_at)
+        query = select(func.min(since)).where(
+            documents.c.status == "queued",
+            or_(documents.c.next_attempt_at.is_(None), documents.c.next_attempt_at <= utcnow()),
+        )
+        with self._read() as conn:
+            oldest: dt.datetime | None = conn.execute(query).scalar()
+        return oldest
 
     def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
         """Stored vectors of the given chunks (unknown ids are skipped)."""
