@@ -8,7 +8,7 @@ build machine may not have. The outcomes, and what each does to the build:
   ``.ci/audit-ignore.txt``);
 - the database could not be reached: NOT a pass. A loud banner says the dependencies were
   not audited, and the build goes on, since a build that can never pass offline is no
-  use; ``RAGD_AUDIT_REQUIRED=true`` (CI with network access) makes it a failure;
+  use; ``DEPENDENCY_AUDIT_REQUIRED=true`` (CI with network access) makes it a failure;
 - pip-audit failed in any other way: fail.
 """
 
@@ -53,7 +53,7 @@ def banner(lines: list[str]) -> None:
 
 
 def main() -> int:
-    required = os.environ.get("RAGD_AUDIT_REQUIRED", "").lower() in ("1", "true", "yes")
+    required = os.environ.get("DEPENDENCY_AUDIT_REQUIRED", "").lower() in ("1", "true", "yes")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "audit.json"
         command = [
@@ -72,9 +72,9 @@ def main() -> int:
                     "dependency audit could not reach its database (pypi.org):",
                     f"  {reason.group(0) if reason else 'network error'}",
                     "THE DEPENDENCIES WERE NOT AUDITED. Run `make audit` with network access.",
-                    "failing the build (RAGD_AUDIT_REQUIRED=true)"
+                    "failing the build (DEPENDENCY_AUDIT_REQUIRED=true)"
                     if required
-                    else "not failing the build (set RAGD_AUDIT_REQUIRED=true to fail it)",
+                    else "not failing the build (set DEPENDENCY_AUDIT_REQUIRED=true to fail it)",
                 ]
             )
             return 1 if required else 0

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "ragd-alerts.yaml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "ragd-alerts.test.yaml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "ragd-dashboard.json"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.example.yaml"
 
 # Labels Prometheus adds (target labels) or that histograms carry: not ragd's to export.
 TARGET_LABELS = {"instance", "job", "le"}
@@ -85,6 +86,29 @@ def test_promtool_unit_tests_of_the_alerts_pass() -> None:
     result = run([promtool(), "test", "rules", RULE_TESTS.name], RULE_TESTS.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_the_example_prometheus_config_is_valid_and_loads_the_rules() -> None:
+    result = run([promtool(), "check", "config", PROMETHEUS_CONFIG.name], PROMETHEUS_CONFIG.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in result.stdout
+
+
+def test_the_example_scrapes_what_the_deployments_serve() -> None:
+    """The worker's metrics port and the API port agree across compose.yaml, the
+    Kubernetes annotations and the example scrape jobs."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    ports = {job["job_name"]: job["dns_sd_configs"][0]["port"] for job in config["scrape_configs"]}
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    worker = compose["services"]["worker"]["command"]
+    assert ports["ragd-worker"] == int(worker[worker.index("--metrics-port") + 1])
+    assert worker[worker.index("--metrics-host") + 1] == "0.0.0.0"
+    assert ports["ragd-api"] == 8000
+    for name, port in (("deployment-worker.yaml", 9100), ("deployment-api.yaml", 8000)):
+        pod = yaml.safe_load((ROOT / "deploy" / "k8s" / name).read_text(encoding="utf-8"))
+        annotations = pod["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(port), name
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:

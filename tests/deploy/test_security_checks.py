@@ -81,7 +81,7 @@ def run_audit(**env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_an_unreachable_audit_database_is_announced_not_passed() -> None:
-    result = run_audit(RAGD_AUDIT_REQUIRED="")
+    result = run_audit(DEPENDENCY_AUDIT_REQUIRED="")
     assert "dependency audit could not reach its database" in result.stderr
     assert "THE DEPENDENCIES WERE NOT AUDITED" in result.stderr
     assert "no known vulnerabilities" not in result.stdout + result.stderr
@@ -89,6 +89,6 @@ def test_an_unreachable_audit_database_is_announced_not_passed() -> None:
 
 
 def test_an_unreachable_audit_database_fails_when_the_audit_is_required() -> None:
-    result = run_audit(RAGD_AUDIT_REQUIRED="true")
+    result = run_audit(DEPENDENCY_AUDIT_REQUIRED="true")
     assert "dependency audit could not reach its database" in result.stderr
     assert result.returncode == 1
