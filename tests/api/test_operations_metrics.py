@@ -4,6 +4,7 @@ real event (an upload waiting, a worker cycle, a /readyz probe)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from fastapi.testclient import TestClient
@@ -33,12 +34,14 @@ def test_queue_age_and_worker_timestamps_follow_the_queue(client: TestClient, dr
         "ragd_worker_heartbeat_timestamp_seconds",
         "ragd_worker_last_claim_timestamp_seconds",
     ):
-        assert posted - 1.0 <= value(after, name) <= finished + 1.0, name
+        # The drain ran on this thread; other threads' beats are older, not newer.
+        beat = value(after, name, thread=threading.current_thread().name)
+        assert posted - 1.0 <= beat <= finished + 1.0, name
 
 
 def test_readiness_is_exported_as_the_probe_saw_it(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
     samples = scrape(client)
-    assert value(samples, "ragd_ready") == 1
     for check in ("database", "embedder"):
-        assert value(samples, "ragd_readiness_check_success", check=check) == 1, check
+        success = value(samples, "ragd_readiness_check_success", check=check, required="true")
+        assert success == 1, check

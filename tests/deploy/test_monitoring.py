@@ -131,7 +131,7 @@ def test_the_promised_alerts_exist() -> None:
     watched = {
         "RagdHighErrorRate": "ragd_http_requests_total",
         "RagdHighLatencyP99": "ragd_http_request_duration_seconds_bucket",
-        "RagdNotReady": "ragd_ready",
+        "RagdNotReady": "ragd_readiness_check_success",
         "RagdIngestQueueBacklog": "ragd_ingest_queue_depth",
         "RagdIngestQueueStalled": "ragd_ingest_oldest_queued_age_seconds",
         "RagdDocumentsFailing": "ragd_ingest_documents_total",

@@ -61,6 +61,11 @@ def test_worker_serves_its_heartbeat_and_stops_cleanly(tmp_path: Path) -> None:
             later = heartbeat(url)
             time.sleep(0.2)
         assert later is not None and later > beat
+        # Never probed, so no readiness series (a 0 would raise the not-ready alert).
+        families = text_string_to_metric_families(httpx.get(url, timeout=5).text)
+        names = {sample.name for family in families for sample in family.samples}
+        assert "ragd_readiness_check_success" not in names
+        assert "ragd_worker_heartbeat_timestamp_seconds" in names
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)

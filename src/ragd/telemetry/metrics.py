@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -122,28 +123,34 @@ DATABASE_UNAVAILABLE = Counter(
     "Database calls that gave up at the retry deadline (answered 503).",
 )
 # Timestamps and readiness from several processes: the newest heartbeat and the worst
-# readiness of the live processes are what an alert wants.
+# readiness of the live processes are what an alert wants. Labelled, so that a process
+# exports nothing until the event happened: an unlabelled gauge would show 0 ("never
+# beat", "not ready") from every process that runs no worker or gets no probe.
 WORKER_HEARTBEAT = Gauge(
     "ragd_worker_heartbeat_timestamp_seconds",
-    "Unix time an ingestion worker in this process last polled the queue.",
+    "Unix time an ingestion worker last polled the queue or embedded a batch, by thread.",
+    ["thread"],
     multiprocess_mode="livemax",
 )
 WORKER_LAST_CLAIM = Gauge(
     "ragd_worker_last_claim_timestamp_seconds",
-    "Unix time an ingestion worker in this process last claimed a document.",
+    "Unix time an ingestion worker last claimed a document, by thread.",
+    ["thread"],
     multiprocess_mode="livemax",
-)
-READY = Gauge(
-    "ragd_ready",
-    "1 if the last /readyz answered ready, 0 if not (set by each readiness probe).",
-    multiprocess_mode="livemin",
 )
 READINESS_CHECK = Gauge(
     "ragd_readiness_check_success",
-    "1 if the check passed at the last /readyz, by check (database, embedder, redis, llm).",
-    ["check"],
+    "1 if the check passed at the last /readyz, by check (database, embedder, redis, llm) "
+    "and whether readiness requires it.",
+    ["check", "required"],
     multiprocess_mode="livemin",
 )
+
+
+def worker_beat(gauge: Gauge) -> None:
+    """Now, on ``gauge``, for the calling worker thread (names are bounded by the code:
+    ``ragd-worker-N`` and the server's one in-process worker)."""
+    gauge.labels(thread=threading.current_thread().name).set_to_current_time()
 
 
 class StoreCollector(Collector):
