@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test run test test-fast lint layers commits typecheck bench
+.PHONY: install install-test promtool run test test-fast lint layers commits typecheck \
+	security bandit audit bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +15,25 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python promtool
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# promtool checks the Prometheus alert rules in deploy/prometheus (tests/deploy). It comes
+# with Debian's `prometheus` package: installed here when missing and we may (root or
+# passwordless sudo, apt-get). Under CI=true a promtool that cannot be had is a failure.
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && { [ -z "$$SUDO" ] || sudo -n true 2>/dev/null; }; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  fi; \
+	fi
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "error: CI needs promtool (apt-get install prometheus)"; exit 1; fi; \
+	  echo "warning: promtool not found: the alert-rule checks will be skipped (apt-get install prometheus)"; \
+	fi
 
 run: install
 	$(BIN)/ragd serve
@@ -37,7 +55,18 @@ commits:
 typecheck:
 	$(BIN)/mypy
 
-test: install-test lint typecheck
+# Static security checks and the dependency audit (see .ci/dependency_audit.py for what
+# happens when the vulnerability database cannot be reached).
+security: bandit audit
+
+bandit:
+	$(BIN)/bandit -q -c pyproject.toml -r src -x src/ragd/store/postgres/search.py
+	$(BIN)/bandit -q -c pyproject.toml -s B608 src/ragd/store/postgres/search.py
+
+audit:
+	$(BIN)/python .ci/dependency_audit.py
+
+test: install-test lint typecheck security
 	$(BIN)/pytest
 
 # The inner loop: pytest alone, stopping at the first failure; no reinstall, lint or mypy

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from ragd.auth import KEY_FORMAT_HELP, key_prefix
 from ragd.errors import InvalidInput
@@ -34,6 +42,87 @@ DEFAULT_METRICS_ALLOW = (
 # Comma-separated in the environment ("a,b"), not JSON.
 CommaList = Annotated[list[str], NoDecode]
 
+# Settings that hold a credential, and may instead be read from a file named by
+# RAGD_<NAME>_FILE (Docker and Kubernetes secrets are files: a value in the environment
+# shows up in `docker inspect`, /proc/<pid>/environ and every child process).
+SECRET_FILE_SETTINGS = (
+    "admin_key",
+    "llm_api_key",
+    "embedding_api_key",
+    "database_url",
+    "database_password",
+    "redis_url",
+    "sentry_dsn",
+)
+FILE_SUFFIX = "_FILE"
+# A secret is a line, not a document: refuse to read a file that is plainly not one.
+_MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def secret_file_variables() -> list[str]:
+    """The ``RAGD_*_FILE`` names ragd reads, for documentation and deployment checks."""
+    return [f"RAGD_{name.upper()}{FILE_SUFFIX}" for name in SECRET_FILE_SETTINGS]
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The secret in ``path`` without one trailing newline (``echo`` and most editors
+    add one); anything unreadable is a start-up error naming the variable."""
+    where = Path(path)
+    try:
+        size = where.stat().st_size
+        if size > _MAX_SECRET_FILE_BYTES:
+            raise InvalidInput(
+                f"invalid configuration: {variable}: {path} is {size} bytes; a secret file "
+                f"holds one value (at most {_MAX_SECRET_FILE_BYTES} bytes)"
+            )
+        content = where.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InvalidInput(
+            f"invalid configuration: {variable}: cannot read {path} ({reason})"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"invalid configuration: {variable}: {path} is not UTF-8 text") from None
+    value = content.removesuffix("\n").removesuffix("\r")
+    if not value.strip():
+        raise InvalidInput(f"invalid configuration: {variable}: {path} is empty")
+    return value
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """``RAGD_<NAME>_FILE`` for every credential in :data:`SECRET_FILE_SETTINGS`, from
+    the environment or ``.env`` (the environment wins, as for every setting). Setting a
+    value both ways is refused rather than one silently winning."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.sources = sources  # highest priority first
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads all fields at once
+
+    def _lookup(self, key: str) -> str | None:
+        for source in self.sources:
+            value = source.env_vars.get(key)
+            if value is not None and value.strip():
+                return value
+        return None
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name in SECRET_FILE_SETTINGS:
+            variable = f"RAGD_{name.upper()}"
+            path = self._lookup(f"ragd_{name}_file")
+            if path is None:
+                continue
+            if self._lookup(f"ragd_{name}") is not None:
+                raise InvalidInput(
+                    f"invalid configuration: {variable} and {variable}{FILE_SUFFIX} are both "
+                    "set; set only one"
+                )
+            found[name] = read_secret_file(variable + FILE_SUFFIX, path)
+        return found
+
 
 class Settings(BaseSettings):
     """Everything an operator can configure; the names are the public contract."""
@@ -45,6 +134,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./ragd-data"), description="Where the SQLite file lives.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default is a SQLite file in data_dir."
+    )
+    database_password: SecretStr | None = Field(
+        None, description="Password for the URL's user, when the URL carries none (no escaping)."
     )
     # PostgreSQL only: the connection pool per process, and how long to keep retrying
     # a transient failure (connection lost, serialization failure, deadlock).
@@ -162,6 +254,21 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = Field(None, description="OTLP/HTTP collector base URL.")
     otel_service_name: str = "ragd"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then ``RAGD_*_FILE`` secrets, then the environment and ``.env``."""
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, EnvSettingsSource)
+        files = SecretFileSource(settings_cls, env_settings, dotenv_settings)
+        return init_settings, files, env_settings, dotenv_settings, file_secret_settings
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -180,7 +287,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("admin_key", mode="before")
+    @field_validator("admin_key", "database_password", mode="before")
     @classmethod
     def _blank_key_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -271,11 +378,33 @@ class Settings(BaseSettings):
             url_chars=self.max_url_chars,
         )
 
+    @field_validator("database_password")
+    @classmethod
+    def _password_needs_a_server_url(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        if value is None:
+            return value
+        raw = info.data.get("database_url")
+        try:
+            url = make_url(raw) if raw else None
+        except ArgumentError:
+            url = None
+        if url is None or url.get_backend_name() == "sqlite":
+            raise ValueError("needs a PostgreSQL RAGD_DATABASE_URL to go with it")
+        if url.password is not None:
+            raise ValueError("RAGD_DATABASE_URL already has a password; leave it out of the URL")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
-        """The database URL, defaulting to ``ragd.db`` inside the data directory."""
+        """The database URL, defaulting to ``ragd.db`` inside the data directory, with
+        ``database_password`` filled in (unescaped: SQLAlchemy quotes it)."""
         if self.database_url:
-            return self.database_url
+            if self.database_password is None:
+                return self.database_url
+            url = make_url(self.database_url).set(
+                password=self.database_password.get_secret_value()
+            )
+            return url.render_as_string(hide_password=False)
         return f"sqlite:///{(self.data_dir / 'ragd.db').resolve()}"
 
     @property

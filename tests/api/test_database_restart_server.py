@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_metrics_api import parse, value
 from tests.databases import sqlalchemy_url, unavailable
 from tests.helpers import start_server, stop_server
 
@@ -115,12 +116,24 @@ def test_database_restart_fails_fast_then_recovers(
             # attempt, not after a client timeout (bounded by the 30 s client timeout).
             assert client.get("/readyz").status_code == 503
             assert client.get("/livez").status_code == 200
+            # What the alert rules see meanwhile (deploy/prometheus/ragd-alerts.yaml).
+            outage = parse(client.get("/metrics").text)
+            database_check = {"check": "database", "required": "true"}
+            # No worker in this process: no heartbeat series, rather than a 0 that would
+            # hide an absent worker from the alert.
+            assert not any(name.startswith("ragd_worker_") for name, _ in outage)
+            assert value(outage, "ragd_readiness_check_success", **database_check) == 0
+            assert value(outage, "ragd_store_scrape_success") == 0
+            assert value(outage, "ragd_database_retries_total") > 0
+            assert value(outage, "ragd_database_unavailable_total") > 0
 
             database.start()
             back = _wait_for(client, "/v1/collections", 200)
             assert back.status_code == 200, back.text
             assert [c["name"] for c in back.json()["collections"]] == ["kept"]
             assert _wait_for(client, "/readyz", 200).status_code == 200
+            recovered = parse(client.get("/metrics").text)
+            assert value(recovered, "ragd_readiness_check_success", **database_check) == 1
             time.sleep(0.5)
             stop.set()
             load.join(timeout=60)

@@ -28,7 +28,7 @@ import yaml  # type: ignore[import-untyped]
 
 from ragd.api.app import create_app
 from ragd.cli.app import app as cli_app
-from ragd.config import Settings, load_settings
+from ragd.config import Settings, load_settings, secret_file_variables
 from tests.databases import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,36 @@ RAGD_SERVICES = ("migrate", "api", "worker")
 
 
 def setting_names() -> set[str]:
-    return {f"RAGD_{name.upper()}" for name in Settings.model_fields}
+    """Every setting, and the ``RAGD_*_FILE`` variant of every credential."""
+    return {f"RAGD_{name.upper()}" for name in Settings.model_fields} | set(secret_file_variables())
+
+
+# Stand-ins for the secret files a deployment mounts, by the setting they hold.
+SECRET_SAMPLES = {
+    "RAGD_DATABASE_URL": "postgresql+psycopg://ragd:pw@postgres.example:5432/ragd",
+    "RAGD_DATABASE_PASSWORD": "any: @/#? characters",
+    "RAGD_ADMIN_KEY": "rgd_admin001_" + "x" * 43,
+}
+
+
+def with_secret_files(values: dict[str, str], directory: Path) -> dict[str, str]:
+    """``values`` with each ``RAGD_*_FILE`` path replaced by a real file in ``directory``
+    holding a sample of that secret (the deployment's files exist only there)."""
+    resolved = dict(values)
+    for key, path in values.items():
+        if key.startswith("RAGD_") and key.endswith("_FILE"):
+            assert path.startswith("/run/secrets/"), f"{key}: {path} is not a mounted secret"
+            stand_in = directory / key
+            stand_in.write_text(SECRET_SAMPLES[key.removesuffix("_FILE")] + "\n")
+            resolved[key] = str(stand_in)
+    return resolved
+
+
+def compose_value(value: str) -> str | None:
+    """A compose.yaml value with ``${NAME:-default}`` resolved to the default; None when
+    it needs another variable (``${NAME:?...}``, ``$NAME``)."""
+    resolved = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+    return None if "$" in resolved else resolved
 
 
 def load_yaml(path: Path) -> list[Any]:
@@ -324,6 +353,28 @@ def test_compose_api_does_not_ingest_and_workers_scale() -> None:
     assert not services["worker"].get("ports") and not services["worker"].get("container_name")
 
 
+def test_compose_secrets_are_mounted_files_kept_out_of_git_and_the_image() -> None:
+    data = compose()
+    declared = data["secrets"]
+    for name, secret in declared.items():
+        assert secret["file"] == f"./secrets/{name}", name
+    for name, service in data["services"].items():
+        env = service.get("environment", {})
+        mounted = set(service.get("secrets", []))
+        files = {k: v for k, v in env.items() if k.endswith("_FILE")}
+        for variable, path in files.items():
+            secret_name = path.removeprefix("/run/secrets/")
+            assert path.startswith("/run/secrets/") and secret_name in declared, variable
+            assert secret_name in mounted, f"{name} reads {path} but does not mount it"
+            assert not env.get(variable.removesuffix("_FILE")), f"{name}: both ways set"
+        assert not any("PASSWORD" in k and not k.endswith("_FILE") for k in env), name
+    for name in RAGD_SERVICES:
+        assert data["services"][name]["environment"]["RAGD_ADMIN_KEY_FILE"]
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert "secrets" in ignored
+    assert "secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+
 def test_load_balancer_points_at_the_api_service() -> None:
     services = compose()["services"]
     conf = NGINX_CONF.read_text(encoding="utf-8")
@@ -420,9 +471,18 @@ def test_pods_are_non_root_and_read_only(kind: str, name: str) -> None:
     assert mounts["/tmp"] in {v["name"] for v in pod["volumes"] if "emptyDir" in v}
     assert {"requests", "limits"} <= set(container["resources"])
     refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
-    assert refs == {"ragd-config", "ragd-secrets"}
+    assert refs == {"ragd-config"}, "secrets arrive as files, not environment variables"
     k8s_resource("ConfigMap", "ragd-config")
-    k8s_resource("Secret", "ragd-secrets")
+    secret = k8s_resource("Secret", "ragd-secrets")
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == "ragd-secrets"
+    assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by other users"
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    files = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_FILE")}
+    assert set(files) == {f"{key}_FILE" for key in secret["stringData"]}
+    for variable, path in files.items():
+        assert path == f"{mount['mountPath']}/{variable.removesuffix('_FILE')}", variable
 
 
 def test_worker_and_migration_run_real_commands() -> None:
@@ -479,10 +539,20 @@ def test_configured_values_are_accepted(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.chdir(tmp_path)  # no stray .env
     config = k8s_resource("ConfigMap", "ragd-config")["data"]
     compose_env = compose()["services"]["api"]["environment"]
+    resolved = {k: compose_value(v) for k, v in compose_env.items()}
+    api_env = pod_container(k8s_resource("Deployment", "ragd-api"))["env"]
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
     sources = {
         "configmap": config,
         ".env.example": env_example(),
-        "compose.yaml": {k: v for k, v in compose_env.items() if "$" not in v},
+        "compose.yaml": with_secret_files(
+            {k: v for k, v in resolved.items() if v is not None}, secrets_dir
+        ),
+        "deployment-api env": with_secret_files(
+            {e["name"]: e["value"] for e in api_env if e["name"].startswith("RAGD_")},
+            secrets_dir,
+        ),
     }
     for source, values in sources.items():
         with monkeypatch.context() as patch:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
 
 from ragd import __version__
 from ragd.api.http_metrics import HttpMetricsMiddleware
@@ -42,6 +43,8 @@ log = structlog.get_logger(__name__)
 
 # Multipart framing and form fields around the file itself.
 _BODY_OVERHEAD_BYTES = 1024 * 1024
+# Below about a kilobyte gzip saves less than a TCP packet and still costs CPU.
+_GZIP_MIN_BYTES = 1024
 
 
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
@@ -93,6 +96,9 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         max_body_bytes=settings.max_upload_bytes + _BODY_OVERHEAD_BYTES,
     )
     add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
+    # Large JSON (search results, lists) when the client accepts gzip; text/event-stream
+    # is excluded by Starlette, so streamed answers are never buffered.
+    app.add_middleware(GZipMiddleware, minimum_size=_GZIP_MIN_BYTES, compresslevel=5)
     app.add_middleware(HttpMetricsMiddleware)  # counts every response, 500s included
     app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
     for module in (

@@ -17,7 +17,7 @@ from ragd.cli.keys import refuse_unprotected_bind
 from ragd.errors import RagdError
 from ragd.services.database import migrate_database
 from ragd.telemetry.logging import configure_logging
-from ragd.telemetry.metrics import multiprocess_dir
+from ragd.telemetry.metrics import multiprocess_dir, serve_process_metrics
 from ragd.telemetry.tracing import require_installed
 
 
@@ -79,6 +79,18 @@ def worker(
             max=64,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this process's Prometheus metrics (heartbeat, ingestion) on this "
+            "port at /metrics; off by default.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run ingestion workers without the HTTP API until SIGINT/SIGTERM.
 
@@ -92,4 +104,9 @@ def worker(
         settings = container.settings
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
-        container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
+        stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
+        try:
+            container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()

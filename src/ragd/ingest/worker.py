@@ -36,7 +36,13 @@ from ragd.errors import (
 from ragd.ingest.pipeline import PreparedDocument, prepare
 from ragd.store.base import LeaseLost, Store
 from ragd.store.tables import utcnow
-from ragd.telemetry.metrics import INGEST_DOCUMENTS, INGEST_STAGE_DURATION
+from ragd.telemetry.metrics import (
+    INGEST_DOCUMENTS,
+    INGEST_STAGE_DURATION,
+    WORKER_HEARTBEAT,
+    WORKER_LAST_CLAIM,
+    worker_beat,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -117,9 +123,12 @@ class IngestWorker:
         handled = texts = 0
         lease_checked = time.monotonic()
         while not self._stop.is_set():
+            worker_beat(WORKER_HEARTBEAT)
             jobs = self.store.claim_jobs(
                 owner=self.owner, limit=batch, lease_s=self.settings.worker_lease_s
             )
+            if jobs:
+                worker_beat(WORKER_LAST_CLAIM)
             handled += len(jobs)
             held.extend(job.document_id for job in jobs)
             for job in jobs:
@@ -206,6 +215,7 @@ class IngestWorker:
         for start, end in _slices(len(texts), self.settings.worker_embed_batch):
             if self._stop.is_set():
                 raise _Stopped
+            worker_beat(WORKER_HEARTBEAT)  # a long embedding is not a stall
             matrix = self.embedder.embed_documents(texts[start:end])
             fresh.update(zip(hashes[start:end], matrix, strict=True))
             if time.monotonic() - lease_checked > self.settings.worker_lease_s / 3:

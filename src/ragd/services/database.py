@@ -31,6 +31,7 @@ class DatabaseService:
             documents_by_status=self.store.status_counts(),
             chunks=sum(c.chunk_count for c in collections),
             collections=len(collections),
+            oldest_queued_at=self.store.oldest_queued_at(),
         )
 
 

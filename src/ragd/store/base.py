@@ -164,6 +164,12 @@ class DocumentStore(Protocol):
         """Documents per status over every collection (statuses with none are absent)."""
         ...
 
+    def oldest_queued_at(self) -> dt.datetime | None:
+        """Since when the longest-waiting *due* queued document has waited (its creation,
+        or the end of its retry backoff); ``None`` when none waits. For the queue-age
+        metric and its alert."""
+        ...
+
 
 class JobQueue(Protocol):
     """The document row as a durable job: claim with a lease, finish, fail, release.

@@ -27,6 +27,7 @@ from tenacity import (
 )
 
 from ragd.errors import InvalidInput, Unavailable
+from ragd.telemetry.metrics import DATABASE_RETRIES, DATABASE_UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -86,12 +87,15 @@ class RetryPolicy:
         try:
             return retrying(attempt)
         except RetryError as exc:
+            DATABASE_UNAVAILABLE.inc()
             cause = exc.last_attempt.exception()
             raise DatabaseUnavailable("the database is unavailable; try again shortly") from cause
         except DBAPIError as exc:
             if is_transient(exc):  # a deadline of 0 gives up at the first failure
+                DATABASE_UNAVAILABLE.inc()
                 raise DatabaseUnavailable("the database is unavailable; try again shortly") from exc
             if getattr(exc.orig, "sqlstate", None) == "57014":
+                DATABASE_UNAVAILABLE.inc()
                 raise DatabaseUnavailable("the database took too long to answer") from exc
             if _is_nul_text(exc):
                 raise InvalidInput(NUL_DETAIL) from exc
@@ -109,6 +113,7 @@ def _is_nul_text(exc: DBAPIError) -> bool:
 
 
 def _log_retry(state: Any) -> None:
+    DATABASE_RETRIES.inc()
     error = state.outcome.exception() if state.outcome else None
     log.warning(
         "database call failed; retrying",

@@ -14,9 +14,12 @@ replica reports the same truth.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +31,10 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -109,6 +114,46 @@ AUTH_FAILURES = Counter(
 )
 
 
+DATABASE_RETRIES = Counter(
+    "ragd_database_retries_total",
+    "Database calls tried again after a transient failure (connection lost, failover, "
+    "serialization failure, deadlock); PostgreSQL only.",
+)
+DATABASE_UNAVAILABLE = Counter(
+    "ragd_database_unavailable_total",
+    "Database calls that gave up at the retry deadline (answered 503).",
+)
+# Timestamps and readiness from several processes: the newest heartbeat and the worst
+# readiness of the live processes are what an alert wants. Labelled, so that a process
+# exports nothing until the event happened: an unlabelled gauge would show 0 ("never
+# beat", "not ready") from every process that runs no worker or gets no probe.
+WORKER_HEARTBEAT = Gauge(
+    "ragd_worker_heartbeat_timestamp_seconds",
+    "Unix time an ingestion worker last polled the queue or embedded a batch, by thread.",
+    ["thread"],
+    multiprocess_mode="livemax",
+)
+WORKER_LAST_CLAIM = Gauge(
+    "ragd_worker_last_claim_timestamp_seconds",
+    "Unix time an ingestion worker last claimed a document, by thread.",
+    ["thread"],
+    multiprocess_mode="livemax",
+)
+READINESS_CHECK = Gauge(
+    "ragd_readiness_check_success",
+    "1 if the check passed at the last /readyz, by check (database, embedder, redis, llm) "
+    "and whether readiness requires it.",
+    ["check", "required"],
+    multiprocess_mode="livemin",
+)
+
+
+def worker_beat(gauge: Gauge) -> None:
+    """Now, on ``gauge``, for the calling worker thread (names are bounded by the code:
+    ``ragd-worker-N`` and the server's one in-process worker)."""
+    gauge.labels(thread=threading.current_thread().name).set_to_current_time()
+
+
 @dataclass(frozen=True)
 class Inventory:
     """What is stored, as the scrape reports it."""
@@ -116,6 +161,8 @@ class Inventory:
     documents_by_status: Mapping[str, int]
     chunks: int
     collections: int
+    oldest_queued_at: dt.datetime | None = None
+    """When the longest-waiting due document was queued (None: nothing waits)."""
 
 
 InventoryReader = Callable[[], Inventory]
@@ -155,6 +202,13 @@ class InventoryCollector(Collector):
                 queue.add_metric([status], counts.get(status, 0))
         yield documents
         yield queue
+        oldest = inventory.oldest_queued_at
+        age = 0.0 if oldest is None else max(time.time() - oldest.timestamp(), 0.0)
+        yield GaugeMetricFamily(
+            "ragd_ingest_oldest_queued_age_seconds",
+            "Seconds the longest-waiting due document has waited for a worker (0 if none).",
+            value=age,
+        )
         yield GaugeMetricFamily("ragd_chunks", "Chunks stored.", value=inventory.chunks)
         yield GaugeMetricFamily("ragd_collections", "Collections.", value=inventory.collections)
 
@@ -168,6 +222,21 @@ def render(read_inventory: InventoryReader) -> tuple[bytes, str]:
         MultiProcessCollector(scraped)  # type: ignore[no-untyped-call]
         return generate_latest(scraped), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY) + generate_latest(scraped), CONTENT_TYPE_LATEST
+
+
+def serve_process_metrics(host: str, port: int) -> Callable[[], None]:
+    """``/metrics`` of this process on ``host:port`` in a background thread, for ``ragd
+    worker``, which has no HTTP API: without it Prometheus could not see the workers'
+    heartbeat or ingestion metrics. Returns the function that stops it."""
+    server, thread = start_http_server(port, addr=host)
+    log.info("worker metrics served", host=host, port=port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
 
 
 @contextmanager

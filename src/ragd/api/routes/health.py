@@ -24,6 +24,7 @@ from ragd.api.deps import ContainerDep
 from ragd.api.ratelimit import RateLimiter
 from ragd.api.schemas.core import CheckResult, ReadyResponse
 from ragd.errors import RagdError
+from ragd.telemetry.metrics import READINESS_CHECK
 
 router = APIRouter(tags=["health"], route_class=JsonBodyRoute)
 
@@ -83,5 +84,8 @@ async def readyz(request: Request, container: ContainerDep) -> JSONResponse:
         checks["llm"] = _run_check(_in_thread(container.generator.check), timeout, required=False)
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
     ready = all(c.status == "ok" for c in results.values() if c.required)
+    for name, result in results.items():  # Prometheus sees what the probe saw
+        needed = "true" if result.required else "false"
+        READINESS_CHECK.labels(check=name, required=needed).set(result.status == "ok")
     body = ReadyResponse(status="ready" if ready else "not ready", checks=results)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -3,6 +3,7 @@ database, and the stored vectors the search index reads back."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,6 +131,17 @@ class SqlDocuments:
         query = select(documents.c.status, func.count()).group_by(documents.c.status)
         rows = self._db.read(lambda conn: conn.execute(query).all())
         return {status: count for status, count in rows}
+
+    def oldest_queued_at(self) -> dt.datetime | None:
+        # Due documents only: one still backing off from a failed attempt is not waiting
+        # for a worker yet, so it waits from the end of its backoff.
+        since = func.coalesce(documents.c.next_attempt_at, documents.c.created_at)
+        query = select(func.min(since)).where(
+            documents.c.status == "queued",
+            or_(documents.c.next_attempt_at.is_(None), documents.c.next_attempt_at <= utcnow()),
+        )
+        oldest: dt.datetime | None = self._db.read(lambda conn: conn.execute(query).scalar())
+        return oldest
 
     def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
         row_ids = _row_ids(chunk_ids)
