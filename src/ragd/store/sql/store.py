@@ -354,6 +354,16 @@ class SqlStore:
         with self._read() as conn:
             return {status: count for status, count in conn.execute(query).all()}
 
+    def status_counts_by_collection(self) -> dict[str, dict[str, int]]:
+        query = select(documents.c.collection_id, documents.c.status, func.count()).group_by(
+            documents.c.collection_id, documents.c.status
+        )
+        found: dict[str, dict[str, int]] = {}
+        with self._read() as conn:
+            for collection_id, status, count in conn.execute(query).all():
+                found.setdefault(collection_id, {})[status] = count
+        return found
+
     def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
         """Stored vectors of the given chunks (unknown ids are skipped)."""
         row_ids = [rid for rid in (chunk_row_id(cid) for cid in chunk_ids) if rid is not None]
