@@ -30,6 +30,7 @@ from ragd.api.routes import (
     metrics,
     openai_compat,
     search,
+    ui,
 )
 from ragd.api.schemas.core import TextDocumentCreate, UrlDocumentCreate
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         openai_compat,
         keys,
         evaluations,
+        ui,
     ):
         app.include_router(module.router)
     declare_rate_limit_responses(app)
