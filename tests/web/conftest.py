@@ -16,11 +16,13 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.databases import unavailable
+from tests.generation.fake_openai import FakeOpenAI
 from tests.helpers import LiveServer, start_server, stop_server
 
 CHROMIUM = Path(os.environ.get("RAGD_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -40,8 +42,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server with no keys: loopback clients (the browser) are admin, as on a laptop."""
-    process, server = start_server(tmp_path_factory.mktemp("web-open"))
+    """A server with no keys: loopback clients (the browser) are admin, as on a laptop.
+    Uploads are capped at 1 MB so that a 413 is cheap to provoke."""
+    process, server = start_server(tmp_path_factory.mktemp("web-open"), RAGD_MAX_UPLOAD_MB="1")
     try:
         yield server
     finally:
@@ -49,9 +52,23 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 @pytest.fixture(scope="session")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server with an admin key, so every /v1 request needs a key."""
-    process, server = start_server(tmp_path_factory.mktemp("web-keyed"), RAGD_ADMIN_KEY=ADMIN_KEY)
+def llm() -> Iterator[FakeOpenAI]:
+    """The keyed server's LLM: a real HTTP server speaking OpenAI's protocol."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeOpenAI) -> Iterator[LiveServer]:
+    """A server with an admin key, so every /v1 request needs a key, answering with an
+    LLM (so the page is tried with both generators across the two servers)."""
+    process, server = start_server(
+        tmp_path_factory.mktemp("web-keyed"),
+        RAGD_ADMIN_KEY=ADMIN_KEY,
+        RAGD_LLM_BASE_URL=llm.base_url,
+        RAGD_LLM_MODEL="fake-model",
+        RAGD_LLM_MAX_RETRIES="0",
+    )
     try:
         yield server
     finally:
@@ -106,16 +123,20 @@ class Ui:
     watch: PageWatch
     shots: Path
 
+    def login(self, key: str) -> None:
+        """Give the page a key through its key form (as a person pastes one)."""
+        self.page.get_by_label("API key", exact=True).fill(key)
+        self.page.get_by_role("button", name="Use key").click()
+
     def shot(self, name: str) -> Path:
         path = self.shots / f"ui-{name}.png"
         self.page.screenshot(path=str(path))
         return path
 
 
-def _open(
-    browser: Browser, server: LiveServer, shots: Path, **context_args: object
-) -> Iterator[Ui]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, **context_args)  # type: ignore[arg-type]
+def _open(browser: Browser, server: LiveServer, shots: Path, **context_args: Any) -> Iterator[Ui]:
+    options: dict[str, Any] = {"viewport": {"width": 1280, "height": 860}, **context_args}
+    context = browser.new_context(**options)
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base_url)
     page = context.new_page()
     page.set_default_timeout(15_000)
