@@ -33,6 +33,10 @@ def test_assets_are_served_with_types_and_etags(open_server: LiveServer) -> None
         assert "script-src 'self'" in script.headers["content-security-policy"]
         again = http.get("/ui/app.js", headers={"If-None-Match": script.headers["etag"]})
         assert again.status_code == 304
+        assert script.headers["content-encoding"] == "gzip"  # httpx asks for it and inflates
+        assert "performance.mark" in script.text
+        plain = http.get("/ui/app.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == script.text
         assert http.get("/ui/style.css").headers["content-type"].startswith("text/css")
         missing = http.get("/ui/nothing.js")
         assert missing.status_code == 404

@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { $, confirmDialog, emit, fill, h, plural, showError } from "./dom.js";
 
-export const state = { collections: [], counts: {} };
+export const state = { collections: [], counts: {}, renaming: false };
 
 const errorBox = () => $("#collections-error");
 
@@ -33,6 +33,7 @@ export const collectionName = (id) =>
   state.collections.find((c) => c.id === id)?.name ?? id;
 
 function render() {
+  if (state.renaming) return; // redrawing would throw away the name being typed
   const rows = state.collections.map((c) => row(c));
   fill($("#collections-table tbody"), rows);
   $("#collections-empty").hidden = rows.length > 0;
@@ -74,20 +75,27 @@ function rename(button, collection) {
     { class: "row" },
     input,
     h("button", { type: "submit" }, "Save"),
-    h("button", { type: "button", onclick: render }, "Cancel"),
+    h("button", { type: "button", onclick: stopRenaming }, "Cancel"),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await api("PATCH", `/v1/collections/${collection.id}`, { name: input.value.trim() });
       showError(errorBox(), null);
+      state.renaming = false;
       await loadCollections();
     } catch (error) {
       showError(errorBox(), error);
     }
   });
+  state.renaming = true;
   fill(cell, form);
   input.focus();
+}
+
+function stopRenaming() {
+  state.renaming = false;
+  render();
 }
 
 async function remove(collection) {

@@ -9,6 +9,7 @@ keeps a CSP a route sets and adds the other security headers.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +36,7 @@ _TYPES = {
 @dataclass(frozen=True)
 class Asset:
     body: bytes
+    gzipped: bytes
     media_type: str
     etag: str
 
@@ -48,7 +50,9 @@ def assets() -> dict[str, Asset]:
         if entry.is_file() and suffix in _TYPES:
             body = entry.read_bytes()
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
-            found[entry.name] = Asset(body, _TYPES[suffix], etag)
+            # Compressed once here: text assets shrink to about a third.
+            packed = gzip.compress(body, compresslevel=9, mtime=0)
+            found[entry.name] = Asset(body, packed, _TYPES[suffix], etag)
     return found
 
 
@@ -57,9 +61,17 @@ def _serve(name: str, request: Request) -> Response:
     if asset is None:
         raise NotFound(f"no page asset {name!r}")
     # Revalidated on every load (cheap 304s), so an upgraded server never mixes versions.
-    headers = {"Content-Security-Policy": UI_CSP, "ETag": asset.etag, "Cache-Control": "no-cache"}
+    headers = {
+        "Content-Security-Policy": UI_CSP,
+        "ETag": asset.etag,
+        "Cache-Control": "no-cache",
+        "Vary": "Accept-Encoding",
+    }
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
