@@ -153,6 +153,11 @@ def test_failed_document_shows_its_error(ui: Ui) -> None:
     row.get_by_role("button", name="Open").click()
     expect(page.locator("#document-error-text")).to_be_visible()
     ui.shot("failed")
+    row.get_by_role("button", name="Delete").click()
+    expect(page.locator("#confirm")).to_contain_text("“broken.pdf”")
+    page.locator("#confirm").get_by_role("button", name="Delete").click()
+    expect(page.locator("#documents-table tbody tr")).to_have_count(0)
+    expect(page.locator("#documents-empty")).to_be_visible()
 
 
 XSS_TITLE = "<img src=x onerror=alert(1)>"

@@ -48,3 +48,24 @@ def test_llm_answer_streams_with_citations(keyed_ui: Ui, llm: FakeOpenAI) -> Non
     assert llm.chat_requests[-1].json["stream"] is True
     answer.locator("button.cite").first.click()
     expect(page.locator("#citation-panel")).to_contain_text("1886 and 1894")
+
+
+def test_llm_failure_mid_stream_is_a_message(keyed_ui: Ui, llm: FakeOpenAI) -> None:
+    ui = keyed_ui
+    ui.watch.expect_statuses(401)
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=ui.server.base_url, headers=admin, timeout=30) as http:
+        cid = http.post("/v1/collections", json={"name": "llm-failing"}).json()["id"]
+        added = http.post(f"/v1/collections/{cid}/documents", json={"text": MARKDOWN.decode()})
+        wait_for_status(http, added.headers["location"], "ready")
+    llm.fail(500, message="the model is overloaded")
+    page = ui.page
+    page.goto(f"{ui.server.base_url}/#chat")
+    ui.login(ADMIN_KEY)
+    page.locator("#session-collections label", has_text="llm-failing").locator("input").check()
+    page.get_by_label("Your question").fill("When was Tower Bridge built?")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#chat-error")).to_be_visible()
+    expect(page.locator("#chat-error")).to_contain_text("Service unavailable (503)")
+    expect(page.locator("#chat-error")).not_to_contain_text("{")
+    expect(page.get_by_role("button", name="Ask")).to_be_enabled()

@@ -1,5 +1,5 @@
 // Chat sessions: list, resume, delete; streamed answers whose [n] open the cited chunk.
-import { api, stream } from "./api.js";
+import { api, humanMessage, stream } from "./api.js";
 import { $, confirmDialog, emit, fill, formatDate, h, on, showError } from "./dom.js";
 
 const state = { sessionId: null, streaming: false };
@@ -144,7 +144,7 @@ async function ask(event) {
     await stream(`/v1/chat/sessions/${state.sessionId}/messages`, { content: question }, (name, data) => {
       if (name === "delta") text += data.text;
       else if (name === "citations") citations = data.citations;
-      else if (name === "error") showError(errorBox(), new Error(data.detail || data.title));
+      else if (name === "error") showError(errorBox(), new Error(humanMessage(data.status, data)));
       setContent(answer, text, citations);
       answer.scrollIntoView({ block: "nearest" });
     });
