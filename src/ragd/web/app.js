@@ -3,16 +3,19 @@ import { keyStore } from "./api.js";
 import { initChat, loadSessions } from "./chat.js";
 import { initCollections, loadCollections, updateCounts } from "./collections.js";
 import { $, fill, on, showError } from "./dom.js";
-import { initDocuments, openCollection, refreshDocuments } from "./documents.js";
+import { documentsPending, initDocuments, openCollection, refreshDocuments } from "./documents.js";
 import { initKeys, loadKeys } from "./keys.js";
 import { initSearch } from "./search.js";
 import { refreshStatus } from "./status.js";
 
 const VIEWS = ["collections", "documents", "search", "chat", "keys"];
-const STATUS_MS = 3000;
+// Polling spends the key's rate-limit budget (60/minute, 1000/hour by default): quick
+// only while something is being ingested, slow when idle, paused in a hidden tab.
+const BUSY_MS = 3000;
+const IDLE_MS = 30000;
 const app = { view: "collections", needKey: false, timer: null };
 
-function show(view) {
+function show(view, loaded = false) {
   app.view = view;
   for (const name of VIEWS) {
     $(`#view-${name}`).hidden = name !== view || app.needKey;
@@ -23,6 +26,7 @@ function show(view) {
   if (app.needKey) return;
   if (view === "keys") loadKeys();
   if (view === "chat") loadSessions();
+  if (view === "collections" && !loaded) loadCollections().catch(() => {});
   if (view === "documents") refreshDocuments();
   if (location.hash !== `#${view}`) history.replaceState(null, "", `#${view}`);
 }
@@ -48,7 +52,7 @@ async function start() {
   app.needKey = false;
   $("#key-view").hidden = true;
   showError($("#key-error"), null);
-  show(app.view);
+  show(app.view, true);
   // Time to interactive, as benchmarks/web_page.py reads it: the collections are drawn
   // and every control works.
   if (!performance.getEntriesByName("ragd:interactive").length) performance.mark("ragd:interactive");
@@ -57,9 +61,27 @@ async function start() {
 
 async function tick() {
   clearTimeout(app.timer);
-  const ingestion = await refreshStatus($("#status"), { withQueue: !app.needKey });
-  if (ingestion) updateCounts(ingestion);
-  app.timer = setTimeout(tick, STATUS_MS);
+  if (document.hidden) return; // "visibilitychange" starts it again
+  let delay = IDLE_MS;
+  const { ingestion, failure } = await refreshStatus($("#status"), { withQueue: !app.needKey });
+  if (ingestion) {
+    updateCounts(ingestion, app.view === "collections");
+    if (ingestion.queue_depth > 0) delay = BUSY_MS;
+  }
+  if (app.view === "documents" && !app.needKey && documentsPending()) {
+    delay = BUSY_MS;
+    await refreshDocuments();
+  }
+  if (failure?.status === 429) delay = Math.max(delay, 1000 * (Number(failure.retryAfter) || 60));
+  clearTimeout(app.timer);
+  app.timer = setTimeout(tick, delay);
+}
+
+/** Poll soon (an upload just went in), unless a key is needed first. */
+function busy() {
+  if (app.needKey) return;
+  clearTimeout(app.timer);
+  app.timer = setTimeout(tick, BUSY_MS);
 }
 
 function init() {
@@ -72,6 +94,10 @@ function init() {
     tab.addEventListener("click", () => show(tab.dataset.view));
   }
   on("needkey", askForKey);
+  on("busy", busy);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !app.needKey) tick();
+  });
   on("open-collection", (id) => {
     show("documents");
     openCollection(id);

@@ -18,15 +18,13 @@ export async function loadCollections() {
   return ingestion;
 }
 
-/** New counts from the status poll, without refetching the list unless it changed. */
-export function updateCounts(ingestion) {
-  const known = Object.keys(state.counts).sort().join();
+/** New counts from the status poll. The list (document and chunk totals) is fetched
+ * again only when the counts moved and it is on screen; opening the view refetches it. */
+export function updateCounts(ingestion, visible) {
+  const moved = JSON.stringify(ingestion.collections) !== JSON.stringify(state.counts);
   state.counts = ingestion.collections;
-  if (Object.keys(state.counts).sort().join() !== known) {
-    loadCollections().catch(() => {});
-  } else {
-    render();
-  }
+  if (moved && visible) loadCollections().catch(() => {});
+  else render();
 }
 
 export const collectionName = (id) =>

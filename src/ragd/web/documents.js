@@ -3,8 +3,10 @@ import { api, upload } from "./api.js";
 import { loadCollections, state as collectionsState } from "./collections.js";
 import { $, confirmDialog, emit, fill, formatDate, h, on, showError } from "./dom.js";
 
-const POLL_MS = 1000;
+// Loads triggered together (several uploads finishing) become one request.
+const COALESCE_MS = 250;
 const state = { collectionId: null, cursors: [null], page: 0, next: null, timer: null, seq: 0 };
+let listed = [];
 const uploads = new Map(); // document id -> status element of its upload row
 
 const errorBox = () => $("#documents-error");
@@ -25,6 +27,16 @@ export async function openCollection(id) {
 
 export function refreshDocuments() {
   return loadDocuments();
+}
+
+/** Whether anything shown here may still change: app.js then keeps polling quickly. */
+export function documentsPending() {
+  return listed.some(pending) || [...uploads.values()].some((u) => !u.done);
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(loadDocuments, COALESCE_MS);
 }
 
 async function loadDocuments() {
@@ -50,17 +62,11 @@ async function loadDocuments() {
     if (seq === state.seq) showError(errorBox(), error);
     return;
   }
-  clearTimeout(state.timer);
   state.next = page.next_cursor;
+  listed = page.documents;
   render(page.documents);
   for (const document of page.documents) trackUpload(document);
-  const waiting = page.documents.some(pending) || [...uploads.values()].some((u) => !u.done);
-  if (waiting) state.timer = setTimeout(() => poll(), POLL_MS);
-}
-
-async function poll() {
-  await loadDocuments();
-  loadCollections().catch(() => {});
+  if (documentsPending()) emit("busy"); // app.js polls quickly until all is settled
 }
 
 function render(documents) {
@@ -168,8 +174,8 @@ async function added(entry, document) {
   entry.row.dataset.id = document.id;
   uploads.set(document.id, entry);
   trackUpload(document);
-  await loadDocuments();
-  loadCollections().catch(() => {});
+  scheduleRefresh();
+  emit("busy");
 }
 
 function failed(entry, error) {

@@ -2,10 +2,17 @@
 import { api, keyStore, readiness } from "./api.js";
 import { fill, h } from "./dom.js";
 
+/** Redraws the status line; returns /v1/ingestion's answer (or the error it gave). */
 export async function refreshStatus(node, { withQueue }) {
+  let failure = null;
   const [ready, ingestion] = await Promise.all([
     readiness(),
-    withQueue ? api("GET", "/v1/ingestion").catch(() => null) : null,
+    withQueue
+      ? api("GET", "/v1/ingestion").catch((error) => {
+          failure = error;
+          return null;
+        })
+      : null,
   ]);
   const parts = [];
   if (!ready) {
@@ -18,8 +25,10 @@ export async function refreshStatus(node, { withQueue }) {
   }
   if (ingestion) {
     parts.push(h("span", { class: "check queue" }, `queue ${ingestion.queue_depth}`));
+  } else if (failure?.status === 429) {
+    parts.push(h("span", { class: "check fail", title: failure.message }, "rate limited"));
   }
   if (keyStore.get()) parts.push(h("span", { class: "check" }, "key set"));
   fill(node, parts);
-  return ingestion;
+  return { ingestion, failure };
 }
