@@ -230,6 +230,15 @@ def test_keys_flow(keyed_ui: Ui) -> None:
     assert page.evaluate("navigator.clipboard.readText()") == read_key
     expect(page.locator("#keys-table tbody tr", has_text="reader")).to_contain_text("read")
     ui.shot("keys")
+    keys_view = page.locator("#view-keys")
+    keys_view.get_by_label("Name", exact=True).fill("short-lived")
+    keys_view.get_by_role("button", name="Create key").click()
+    temporary = page.locator("#keys-table tbody tr", has_text="short-lived")
+    temporary.get_by_role("button", name="Revoke").click()
+    expect(page.locator("#confirm")).to_contain_text("“short-lived”")
+    page.locator("#confirm").get_by_role("button", name="Revoke").click()
+    expect(temporary).to_contain_text("revoked")
+    expect(temporary.get_by_role("button", name="Revoke")).to_have_count(0)
 
     page.get_by_role("button", name="Forget key").click()
     expect(page.locator("#key-view")).to_be_visible()
