@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test promtool run test test-fast lint layers commits typecheck \
-	security bandit audit bench
+.PHONY: install install-test promtool browser run test test-fast lint layers commits \
+	typecheck security bandit audit bench bench-web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
-install-test: $(BIN)/python promtool
+install-test: $(BIN)/python promtool browser
 	$(BIN)/pip install --quiet -e '.[test]'
 
 # promtool checks the Prometheus alert rules in deploy/prometheus (tests/deploy). It comes
@@ -33,6 +33,16 @@ promtool:
 	@if ! command -v promtool >/dev/null 2>&1; then \
 	  if [ "$$CI" = true ]; then echo "error: CI needs promtool (apt-get install prometheus)"; exit 1; fi; \
 	  echo "warning: promtool not found: the alert-rule checks will be skipped (apt-get install prometheus)"; \
+	fi
+
+# The web page's tests drive Debian's Chromium (Playwright's own browser download does not
+# work here); install it when missing. CI runs as root; elsewhere sudo is tried.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium \
+	    || echo "could not install chromium: the browser tests will skip (and fail under CI=true)"; \
 	fi
 
 run: install
@@ -81,3 +91,6 @@ $(BIN)/pytest:
 
 bench: install-test
 	$(BIN)/python benchmarks/ingest_search.py
+
+bench-web: install-test
+	$(BIN)/python benchmarks/web_page.py

@@ -30,6 +30,7 @@ from ragd.api.routes import (
     metrics,
     openai_compat,
     search,
+    ui,
 )
 from ragd.api.routes import mcp as mcp_http
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         keys,
         evaluations,
         mcp_http,
+        ui,
     ):
         app.include_router(module.router)
     declare_rate_limit_responses(app)

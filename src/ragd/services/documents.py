@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ragd.auth import Allowed
 from ragd.config import Settings
-from ragd.domain import Document, DocumentStatus, NewDocument, Page, StoredChunk
+from ragd.domain import DOCUMENT_STATUSES, Document, DocumentStatus, NewDocument, Page, StoredChunk
 from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
@@ -230,3 +230,13 @@ class DocumentService:
         if allowed is not None:
             self.get(document_id, allowed=allowed)
         return self.store.list_chunks(document_id)
+
+    def status_counts(self, *, allowed: Allowed = None) -> dict[str, dict[DocumentStatus, int]]:
+        """Documents per status in each visible collection, every status present (zeros
+        too), so a page can show live ingestion progress with one cheap request."""
+        found = self.store.status_counts_by_collection()
+        visible = self.collections.list_all(allowed=allowed, counts=False)
+        return {
+            c.id: {status: found.get(c.id, {}).get(status, 0) for status in DOCUMENT_STATUSES}
+            for c in visible
+        }

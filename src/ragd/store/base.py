@@ -164,6 +164,11 @@ class DocumentStore(Protocol):
         """Documents per status over every collection (statuses with none are absent)."""
         ...
 
+    def status_counts_by_collection(self) -> dict[str, dict[str, int]]:
+        """Documents per status of each collection that has any, in one grouped read:
+        ``{collection_id: {status: count}}`` (for the ingestion overview)."""
+        ...
+
     def oldest_queued_at(self) -> dt.datetime | None:
         """Since when the longest-waiting *due* queued document has waited (its creation,
         or the end of its retry backoff); ``None`` when none waits. For the queue-age

@@ -15,6 +15,7 @@ from ragd.api.schemas.core import (
     ChunkPublic,
     DocumentList,
     DocumentPublic,
+    IngestionStatus,
     TextDocumentCreate,
     UrlDocumentCreate,
 )
@@ -109,6 +110,15 @@ def list_documents(
         collection_id, status=status, limit=limit, cursor=cursor, allowed=key.collection_ids
     )
     return DocumentList(documents=[to_public(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/v1/ingestion", response_model=IngestionStatus)
+def ingestion_status(container: ContainerDep, key: ReadKey) -> IngestionStatus:
+    """Documents by status in each collection the key may read, and how many of them
+    wait for or are in ingestion (what the web page shows while files are processed)."""
+    counts = container.documents.status_counts(allowed=key.collection_ids)
+    depth = sum(c["queued"] + c["processing"] for c in counts.values())
+    return IngestionStatus(queue_depth=depth, collections=counts)
 
 
 @router.get("/v1/documents/{document_id}", response_model=DocumentPublic)

@@ -96,6 +96,16 @@ class DocumentList(BaseModel):
     next_cursor: str | None
 
 
+class IngestionStatus(BaseModel):
+    """Where ingestion stands: the queue depth and each visible collection's documents
+    by status, for progress displays that should not page through every document."""
+
+    queue_depth: int = Field(description="Documents queued or processing.")
+    collections: dict[str, dict[DocumentStatus, int]] = Field(
+        description="Collection id → documents per status (every status, zeros included)."
+    )
+
+
 class ChunkPublic(BaseModel):
     id: str
     document_id: str

@@ -132,6 +132,15 @@ class SqlDocuments:
         rows = self._db.read(lambda conn: conn.execute(query).all())
         return {status: count for status, count in rows}
 
+    def status_counts_by_collection(self) -> dict[str, dict[str, int]]:
+        query = select(documents.c.collection_id, documents.c.status, func.count()).group_by(
+            documents.c.collection_id, documents.c.status
+        )
+        found: dict[str, dict[str, int]] = {}
+        for collection_id, status, count in self._db.read(lambda conn: conn.execute(query).all()):
+            found.setdefault(collection_id, {})[status] = count
+        return found
+
     def oldest_queued_at(self) -> dt.datetime | None:
         # Due documents only: one still backing off from a failed attempt is not waiting
         # for a worker yet, so it waits from the end of its backoff.
