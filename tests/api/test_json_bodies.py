@@ -27,6 +27,10 @@ def test_deeply_nested_json_is_the_same_400_on_every_route(client: TestClient) -
         ("/v1/search", b'{"query": "a", "filters": ' + _nested(1000) + b"}"),
         ("/v1/collections", _nested(1000)),
         ("/v1/chat/completions", _nested(100)),
+        (
+            "/mcp",
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": ' + _nested(1000) + b"}",
+        ),
     ]
     for path, body in routes:
         problem = assert_problem(client.post(path, content=body, headers=JSON), 400)

@@ -14,6 +14,8 @@ the key it was opened with.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,8 +23,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request, Response
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ragd.api.bodies import JsonBodyRoute, parse_json
 from ragd.api.deps import ReadKey
 from ragd.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
 from ragd.mcp.caller import PRINCIPAL_STATE, http_caller
@@ -60,19 +63,30 @@ async def _run_transport(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-router = APIRouter(tags=["mcp"], lifespan=_run_transport)
+router = APIRouter(tags=["mcp"], lifespan=_run_transport, route_class=JsonBodyRoute)
 
 
 class _HandOff(Response):
     """A response that lets an ASGI app answer the request: FastAPI has run the
-    dependencies (the body is still unread), the transport does the rest."""
+    dependencies and the route has read (and checked) the body, which the transport
+    is handed again as the request's only message."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, body: bytes) -> None:
         super().__init__()
         self._app = app
+        self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: a disconnect, as the server says
+            replayed = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
+
+        await self._app(scope, replay, send)
 
 
 @router.post(MCP_PATH, include_in_schema=False)
@@ -84,9 +98,13 @@ async def mcp_endpoint(request: Request, key: ReadKey) -> Response:
     transport's specification allows."""
     _check_origin(request)
     _check_body(request)
+    body = await request.body()
+    # The API's one JSON parser (depth limit, 400 problem) sees the message first.
+    with contextlib.suppress(json.JSONDecodeError):  # the SDK answers bad JSON-RPC itself
+        parse_json(body)
     setattr(request.state, PRINCIPAL_STATE, key)
     manager: StreamableHTTPSessionManager = getattr(request.app.state, _STATE)
-    return _HandOff(manager.handle_request)
+    return _HandOff(manager.handle_request, body)
 
 
 def _check_body(request: Request) -> None:

@@ -18,9 +18,11 @@ from importlib import resources
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.errors import NotFound
 
-router = APIRouter(include_in_schema=False)
+# GET only, no body; the route class is every router's, so no route can miss the parser.
+router = APIRouter(include_in_schema=False, route_class=JsonBodyRoute)
 
 UI_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
