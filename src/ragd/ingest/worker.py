@@ -54,6 +54,8 @@ PERMANENT_ERRORS = (
 # short document, and a bounded batch keeps SQLite's write lock short for the API.
 _COMPLETE_BATCH = 64
 _EMBEDDER_WAIT_S = 120.0
+# Documents (and texts) gathered per cycle while searches are being served.
+_YIELD_BATCH = 16
 # While a document parses: when to first ask whether it still exists, then how often.
 _FIRST_CHECK_S = 1.0
 _CHECK_EVERY_S = 1.0
@@ -117,6 +119,10 @@ class IngestWorker:
 
     def _claim_and_prepare(self) -> tuple[int, list[PreparedDocument]]:
         batch, wanted = self.settings.worker_claim_batch, self.settings.worker_embed_batch
+        if self._searches_waiting():
+            # Searches are being served: gather less, so each model call is short and
+            # documents still complete steadily in the gaps the searches leave.
+            batch = wanted = min(batch, wanted, _YIELD_BATCH)
         prepared: list[PreparedDocument] = []
         held: list[str] = []
         handled = texts = 0
@@ -141,6 +147,12 @@ class IngestWorker:
             if len(jobs) < batch or texts >= wanted:
                 break
         return handled, prepared
+
+    def _searches_waiting(self) -> bool:
+        """Whether the embedder (when it ranks work, as the local model does) has served
+        queries just now; remote embedders have no such notion."""
+        active = getattr(self.embedder, "foreground_active", None)
+        return bool(active()) if callable(active) else False
 
     def _extend(self, document_ids: Sequence[str]) -> None:
         self.store.extend_leases(
