@@ -23,7 +23,7 @@ __all__ = ["PriorityGate"]
 class PriorityGate:
     """A lock with two classes of callers; foreground first."""
 
-    def __init__(self, *, max_wait_s: float = 0.5, busy_window_s: float = 2.0) -> None:
+    def __init__(self, *, max_wait_s: float = 2.0, busy_window_s: float = 2.0) -> None:
         self.max_wait_s = max_wait_s
         self.busy_window_s = busy_window_s
         self._cond = threading.Condition()
