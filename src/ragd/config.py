@@ -163,6 +163,19 @@ class Settings(BaseSettings):
 
     chunk_max_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap_tokens: int = Field(32, ge=0, le=1024)
+    # Bounds on the work one document may cause: a small file can stand for hours of
+    # parsing or millions of chunks, so these bound the output, not just the input.
+    max_chunks_per_document: int = Field(
+        20_000, ge=1, le=10_000_000, description="More chunks than this fail the document."
+    )
+    parse_timeout_s: float = Field(
+        120.0, gt=0, le=86_400, description="Parsing and chunking one document; then killed."
+    )
+    parse_max_pages: int = Field(2_000, ge=1, le=1_000_000)
+    parse_max_chars: int = Field(20_000_000, ge=1_000, le=1_000_000_000)
+    parse_max_memory_mb: int = Field(
+        2048, ge=0, le=1_048_576, description="Memory one parse may add, in MB; 0 = no cap."
+    )
 
     max_upload_mb: float = Field(50.0, gt=0, le=10_240)
     allow_private_urls: bool = False

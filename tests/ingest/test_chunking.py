@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from ragd.errors import ParseError
 from ragd.ingest.chunking import Chunk, chunk_document, count_tokens, iter_headings
 
 WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "internationalization")
@@ -231,3 +232,28 @@ def test_one_megabyte_is_chunked_whole() -> None:
     assert chunks
     assert all(c.token_count <= 200 for c in chunks)
     assert chunks[-1].char_end == len(text.rstrip())
+
+
+def test_bodiless_sibling_headings_are_merged_into_one_section() -> None:
+    text = "# Guide\n## Install\nRun it.\n## Alpha\n## Beta\n## Gamma\n# Appendix"
+    chunks = chunk_document(text)
+    assert [(c.heading_path, c.text) for c in chunks] == [
+        (("Guide", "Install"), "Run it."),
+        (("Guide",), "Alpha\n## Beta\n## Gamma"),
+        (("Appendix",), "Appendix"),
+    ]
+    assert_well_formed(text, chunks, 200)
+
+
+def test_many_bodiless_headings_make_few_chunks() -> None:
+    text = "\n".join(f"# Heading {i}" for i in range(20_000))
+    chunks = chunk_document(text)
+    assert 0 < len(chunks) < 1_000
+    assert_well_formed(text, chunks, 200)
+
+
+def test_chunk_cap_stops_chunking() -> None:
+    text = "\n\n".join(f"# Heading {i}\n\nword{i}" for i in range(50))
+    assert len(chunk_document(text, max_chunks=50)) == 50
+    with pytest.raises(ParseError, match="more than 49 chunks"):
+        chunk_document(text, max_chunks=49)

@@ -11,10 +11,10 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
 from ragd.errors import EmptyDocument, InvalidInput, ParseError, UnsupportedMediaType
-from ragd.ingest import parsers
 from ragd.ingest.parsers import (
     SUPPORTED_MIME_TYPES,
     ParsedDocument,
+    ParseLimits,
     detect_mime_type,
     parse_document,
     parse_text,
@@ -332,13 +332,15 @@ def test_pdf_without_text_is_empty() -> None:
         parse_document(make_pdf(["", ""]), "application/pdf")
 
 
-def test_pdf_page_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parsers, "MAX_PDF_PAGES", 2)
+def test_pdf_page_cap() -> None:
     with pytest.raises(ParseError, match="more than 2 pages"):
-        parse_document(make_pdf(["a", "b", "c"]), "application/pdf")
+        parse_document(make_pdf(["a", "b", "c"]), "application/pdf", limits=ParseLimits(2))
 
 
-def test_pdf_text_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parsers, "MAX_PDF_CHARS", 20)
+def test_pdf_text_cap() -> None:
     with pytest.raises(ParseError, match="exceeds 20 characters"):
-        parse_document(make_pdf(["fifteen chars!!", "fifteen chars!!"]), "application/pdf")
+        parse_document(
+            make_pdf(["fifteen chars!!", "fifteen chars!!"]),
+            "application/pdf",
+            limits=ParseLimits(max_chars=20),
+        )

@@ -13,11 +13,15 @@ import structlog
 
 from ragd.config import DEFAULT_EMBEDDING_MODEL
 from ragd.embedding.base import Matrix, normalize_rows
+from ragd.embedding.priority import PriorityGate
 from ragd.errors import EmbeddingError
 from ragd.telemetry.metrics import EMBEDDING_BATCH_SIZE, EMBEDDING_DURATION
 
 log = structlog.get_logger(__name__)
 
+# Texts per model call for document embedding while queries are arriving: small enough
+# that a query waits a fraction of a second behind one, large enough to keep ingesting.
+_YIELD_SLICE = 8
 _DEFAULT_ALIASES = {DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"}
 
 
@@ -47,8 +51,8 @@ class LocalEmbedder:
         self._loaded = threading.Event()
         self._load_lock = threading.Lock()
         # One encode at a time: torch already uses every core, and interleaved calls
-        # from request threads only thrash.
-        self._encode_lock = threading.Lock()
+        # from request threads only thrash. Queries go first (see ``priority``).
+        self._gate = PriorityGate()
 
     @property
     def dimension(self) -> int:
@@ -71,27 +75,47 @@ class LocalEmbedder:
             raise EmbeddingError("embedding model is still loading")
 
     def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        """Embed as background work: in slices that let waiting queries in between, and
+        of only ``_YIELD_SLICE`` texts while queries keep coming."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         model = self._require_model()
+        parts: list[Matrix] = []
+        start = 0
+        while start < len(texts):
+            size = _YIELD_SLICE if self._gate.foreground_active() else self.batch_size
+            part = list(texts[start : start + size])
+            with self._gate.background():
+                parts.append(self._encode(model, part))
+            start += len(part)
+        EMBEDDING_BATCH_SIZE.observe(len(texts))
+        return parts[0] if len(parts) == 1 else np.vstack(parts)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        model = self._require_model()
+        with self._gate.foreground():
+            vector: npt.NDArray[np.float32] = self._encode(model, [text])[0]
+        EMBEDDING_BATCH_SIZE.observe(1)
+        return vector
+
+    def foreground_active(self) -> bool:
+        """Queries are being served: the worker gathers smaller batches meanwhile."""
+        return self._gate.foreground_active()
+
+    def _encode(self, model: Any, texts: list[str]) -> Matrix:
         try:
-            with self._encode_lock, EMBEDDING_DURATION.time():  # model time, not lock wait
+            with EMBEDDING_DURATION.time():  # model time, not time waiting for the gate
                 vectors = model.encode(
-                    list(texts),
+                    texts,
                     batch_size=self.batch_size,
                     convert_to_numpy=True,
                     normalize_embeddings=True,
                     show_progress_bar=False,
                 )
-            EMBEDDING_BATCH_SIZE.observe(len(texts))
         except Exception as exc:
             log.error("embedding failed", error_type=type(exc).__name__)
             raise EmbeddingError("embedding model failed to embed the text") from exc
         return normalize_rows(vectors)
-
-    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        vector: npt.NDArray[np.float32] = self.embed_documents([text])[0]
-        return vector
 
     def _require_model(self) -> Any:
         if not self._loaded.is_set():

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
+from ragd.errors import ParseError
+
 __all__ = ["Chunk", "Heading", "chunk_document", "count_tokens", "iter_headings"]
 
 # Scripts written without spaces: a wordpiece tokenizer emits about one token per
@@ -142,12 +144,22 @@ def iter_headings(text: str) -> Iterator[Heading]:
             yield line.heading
 
 
-def chunk_document(text: str, *, max_tokens: int = 200, overlap_tokens: int = 32) -> list[Chunk]:
+def chunk_document(
+    text: str,
+    *,
+    max_tokens: int = 200,
+    overlap_tokens: int = 32,
+    max_chunks: int | None = None,
+) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_tokens`` estimated tokens.
 
     The default leaves room under the embedding model's 256-token window for its special
     tokens and for estimation error. A single word longer than the budget is cut inside
-    the word, so the budget holds for every chunk.
+    the word, so the budget holds for every chunk. A run of bodiless sibling headings is
+    chunked as one section (a table of contents, or a file of a million ``#`` lines, must
+    not become one chunk per line). Past ``max_chunks`` it stops with a ParseError: every
+    chunk costs an embedding and a row, so a document that needs more is refused, not
+    stored in part.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
@@ -155,12 +167,48 @@ def chunk_document(text: str, *, max_tokens: int = 200, overlap_tokens: int = 32
         raise ValueError("overlap_tokens must be >= 0 and less than max_tokens")
     chunks: list[Chunk] = []
     sections = _split_sections(text)
-    for index, section in enumerate(sections):
-        blocks = section.blocks or _heading_only_blocks(sections, index)
+    index = 0
+    while index < len(sections):
+        path, blocks, index = _next_section(text, sections, index)
         pieces = _section_pieces(text, blocks, max_tokens, max_tokens - overlap_tokens)
         for span in _pack(text, pieces, max_tokens, overlap_tokens):
-            chunks.append(_make_chunk(text, span, section.path, len(chunks)))
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                raise ParseError(
+                    f"document has more than {max_chunks:,} chunks; split it into smaller files"
+                )
+            chunks.append(_make_chunk(text, span, path, len(chunks)))
     return chunks
+
+
+def _next_section(
+    text: str, sections: list[_Section], index: int
+) -> tuple[tuple[str, ...], list[_Block], int]:
+    """The path and blocks of the section at ``index``, merged with the bodiless sibling
+    headings that follow a bodiless one; returns the index after what was taken.
+
+    A merged heading's block starts at its line, ``#`` marks included, so the tokens
+    the chunk text will hold are the ones counted against the budget."""
+    section = sections[index]
+    if section.blocks:
+        return section.path, section.blocks, index + 1
+    blocks = _heading_only_blocks(sections, index)
+    end = index + 1
+    while blocks and end < len(sections) and _bodiless_sibling(section, sections, end):
+        for block in _heading_only_blocks(sections, end):
+            line_start = text.rfind("\n", 0, block.start) + 1
+            blocks.append(_Block(line_start, block.end, block.kind))
+        end += 1
+    return (section.path if end == index + 1 else section.path[:-1]), blocks, end
+
+
+def _bodiless_sibling(first: _Section, sections: list[_Section], index: int) -> bool:
+    other = sections[index]
+    return (
+        not other.blocks
+        and other.level == first.level
+        and other.path[:-1] == first.path[:-1]
+        and bool(_heading_only_blocks(sections, index))
+    )
 
 
 def _make_chunk(text: str, span: _Span, path: tuple[str, ...], ordinal: int) -> Chunk:

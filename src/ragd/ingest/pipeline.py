@@ -1,4 +1,4 @@
-"""Parse → chunk → (embed) for one job; pure functions the worker composes.
+"""Parse → chunk → (embed) for one job; functions the worker composes.
 
 Embedding is left to the worker so it can batch the chunks of many documents into one
 model call: on CPU the model is the bottleneck, and big batches are what keep it busy.
@@ -7,13 +7,22 @@ model call: on CPU the model is the bottleneck, and big batches are what keep it
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragd.config import Settings
 from ragd.domain import Job
 from ragd.ingest.chunking import Chunk, chunk_document
 from ragd.ingest.fetch import fetch_url
-from ragd.ingest.parsers import ParsedDocument, detect_mime_type, parse_document, parse_text
+from ragd.ingest.isolation import run_isolated
+from ragd.ingest.parsers import (
+    ParsedDocument,
+    ParseLimits,
+    detect_mime_type,
+    parse_document,
+    parse_text,
+)
 from ragd.ingest.textnorm import content_hash, decode_text
 from ragd.telemetry.metrics import INGEST_STAGE_DURATION
 
@@ -30,11 +39,32 @@ class PreparedDocument:
     text_hashes: list[str]
 
 
-def parse_job(job: Job, settings: Settings) -> ParsedDocument:
-    """Read the job's source into normalized text, fetching URLs here, in the worker,
-    so the API never waits on a remote server."""
-    if job.source_type == "text":
-        return parse_text(decode_text(job.content), title=job.title, markdown=True)
+@dataclass(frozen=True)
+class ParseTask:
+    """Everything the parse child needs, picklable: the bytes and the bounds."""
+
+    source_type: str
+    content: bytes
+    mime_type: str | None
+    filename: str | None
+    title: str | None
+    limits: ParseLimits
+    max_tokens: int
+    overlap_tokens: int
+    max_chunks: int
+
+
+@dataclass(frozen=True)
+class ParseOutcome:
+    parsed: ParsedDocument
+    chunks: list[Chunk]
+    chunk_s: float  # of the child's time, so the parent can report the two stages
+
+
+def parse_task(job: Job, settings: Settings) -> ParseTask:
+    """The job's bytes as the child will read them, fetching URLs here, in the worker,
+    so the API never waits on a remote server (the fetch has its own deadline)."""
+    content, mime, filename = job.content, job.mime_type, job.source
     if job.source_type == "url":
         fetched = fetch_url(
             job.source or "",
@@ -42,10 +72,38 @@ def parse_job(job: Job, settings: Settings) -> ParsedDocument:
             timeout_s=settings.url_timeout_s,
             max_bytes=settings.max_upload_bytes,
         )
+        content, filename = fetched.content, fetched.filename
         mime = detect_mime_type(fetched.content[:4096], fetched.filename, fetched.content_type)
-        return parse_document(fetched.content, mime, filename=fetched.filename)
-    mime = job.mime_type or detect_mime_type(job.content[:4096], job.source, None)
-    return parse_document(job.content, mime, filename=job.source)
+    return ParseTask(
+        source_type=job.source_type,
+        content=content,
+        mime_type=mime,
+        filename=filename,
+        title=job.title,
+        limits=ParseLimits(max_pages=settings.parse_max_pages, max_chars=settings.parse_max_chars),
+        max_tokens=settings.chunk_max_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+        max_chunks=settings.max_chunks_per_document,
+    )
+
+
+def parse_and_chunk(task: ParseTask) -> ParseOutcome:
+    """Parse then chunk, both bounded; runs in the parse child (see ``isolation``), since
+    chunking a huge text is as much work as parsing it."""
+    if task.source_type == "text":
+        parsed = parse_text(decode_text(task.content), title=task.title, markdown=True)
+        task.limits.check_chars(len(parsed.text))
+    else:
+        mime = task.mime_type or detect_mime_type(task.content[:4096], task.filename, None)
+        parsed = parse_document(task.content, mime, filename=task.filename, limits=task.limits)
+    started = time.perf_counter()
+    chunks = chunk_document(
+        parsed.text,
+        max_tokens=task.max_tokens,
+        overlap_tokens=task.overlap_tokens,
+        max_chunks=task.max_chunks,
+    )
+    return ParseOutcome(parsed, chunks, time.perf_counter() - started)
 
 
 def embed_text(title: str | None, heading_path: tuple[str, ...], text: str) -> str:
@@ -59,15 +117,27 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def prepare(job: Job, settings: Settings) -> PreparedDocument:
-    with INGEST_STAGE_DURATION.labels(stage="parse").time():
-        parsed = parse_job(job, settings)
-    with INGEST_STAGE_DURATION.labels(stage="chunk").time():
-        chunks = chunk_document(
-            parsed.text,
-            max_tokens=settings.chunk_max_tokens,
-            overlap_tokens=settings.chunk_overlap_tokens,
-        )
+def prepare(
+    job: Job, settings: Settings, *, cancelled: Callable[[], bool] = lambda: False
+) -> PreparedDocument:
+    """Fetch, then parse and chunk in a killable child within the configured bounds.
+
+    Raises :class:`~ragd.ingest.isolation.Cancelled` when ``cancelled()`` turns true
+    while the child works (the document was deleted or its lease lost)."""
+    started = time.perf_counter()
+    task = parse_task(job, settings)
+    outcome = run_isolated(
+        parse_and_chunk,
+        task,
+        timeout_s=settings.parse_timeout_s,
+        max_memory_mb=settings.parse_max_memory_mb or None,
+        cancelled=cancelled,
+    )
+    # "parse" includes the fetch and the child's start-up and hand-over.
+    elapsed = time.perf_counter() - started
+    INGEST_STAGE_DURATION.labels(stage="parse").observe(max(elapsed - outcome.chunk_s, 0.0))
+    INGEST_STAGE_DURATION.labels(stage="chunk").observe(outcome.chunk_s)
+    parsed, chunks = outcome.parsed, outcome.chunks
     title = job.title or parsed.title
     texts = [embed_text(title, chunk.heading_path, chunk.text) for chunk in chunks]
     return PreparedDocument(

@@ -33,6 +33,7 @@ from ragd.errors import (
     RagdError,
     UnsupportedMediaType,
 )
+from ragd.ingest.isolation import Cancelled
 from ragd.ingest.pipeline import PreparedDocument, prepare
 from ragd.store.base import LeaseLost, Store
 from ragd.store.tables import utcnow
@@ -58,6 +59,11 @@ PERMANENT_ERRORS = (
 # short document, and a bounded batch keeps SQLite's write lock short for the API.
 _COMPLETE_BATCH = 64
 _EMBEDDER_WAIT_S = 120.0
+# Documents (and texts) gathered per cycle while searches are being served.
+_YIELD_BATCH = 16
+# While a document parses: when to first ask whether it still exists, then how often.
+_FIRST_CHECK_S = 1.0
+_CHECK_EVERY_S = 1.0
 
 
 class _Stopped(Exception):
@@ -118,6 +124,10 @@ class IngestWorker:
 
     def _claim_and_prepare(self) -> tuple[int, list[PreparedDocument]]:
         batch, wanted = self.settings.worker_claim_batch, self.settings.worker_embed_batch
+        if self._searches_waiting():
+            # Searches are being served: gather less, so each model call is short and
+            # documents still complete steadily in the gaps the searches leave.
+            batch = wanted = min(batch, wanted, _YIELD_BATCH)
         prepared: list[PreparedDocument] = []
         held: list[str] = []
         handled = texts = 0
@@ -134,7 +144,7 @@ class IngestWorker:
             for job in jobs:
                 if self._stop.is_set():
                     return handled, []  # ``run`` hands back what was claimed
-                doc = self._prepare(job)
+                doc = self._prepare(job, held)
                 if doc is not None:
                     prepared.append(doc)
                     texts += len(doc.embed_texts)
@@ -145,6 +155,12 @@ class IngestWorker:
             if len(jobs) < batch or texts >= wanted:
                 break
         return handled, prepared
+
+    def _searches_waiting(self) -> bool:
+        """Whether the embedder (when it ranks work, as the local model does) has served
+        queries just now; remote embedders have no such notion."""
+        active = getattr(self.embedder, "foreground_active", None)
+        return bool(active()) if callable(active) else False
 
     def _extend(self, document_ids: Sequence[str]) -> None:
         self.store.extend_leases(
@@ -158,12 +174,17 @@ class IngestWorker:
         if recovered:
             log.info("requeued documents of a stopped worker", documents=recovered)
 
-    def _prepare(self, job: Job) -> PreparedDocument | None:
+    def _prepare(self, job: Job, held: Sequence[str]) -> PreparedDocument | None:
         if job.attempts > self.settings.worker_max_attempts:
             self._fail(job, "gave up: the document's worker stopped too many times", True)
             return None
         try:
-            return prepare(job, self.settings)
+            return prepare(job, self.settings, cancelled=_Watch(self, job.document_id, held))
+        except Cancelled:
+            # Deleted (or no longer ours) while parsing: nothing to record, and the
+            # parse child is already killed, so the next document starts now.
+            log.info("document gone while parsing; parse stopped", document_id=job.document_id)
+            return None
         except Exception as exc:
             self._fail_with(job, exc)
             return None
@@ -295,6 +316,37 @@ class IngestWorker:
     def _backoff(self, attempts: int) -> float:
         base = self.settings.worker_retry_base_s * (2 ** max(attempts - 1, 0))
         return float(base * (0.5 + random.random()))  # full jitter spreads retries of a burst
+
+
+class _Watch:
+    """Polled while a parse child runs: stop it when the document is gone or the worker
+    is stopping, and keep the leases of everything the worker holds alive meanwhile.
+
+    A first look only after ``_FIRST_CHECK_S``: most parses finish sooner, and then cost
+    no query at all."""
+
+    def __init__(self, worker: IngestWorker, document_id: str, held: Sequence[str]) -> None:
+        self.worker = worker
+        self.document_id = document_id
+        self.held = held
+        now = time.monotonic()
+        self.next_check = now + _FIRST_CHECK_S
+        self.next_extend = now + worker.settings.worker_lease_s / 3
+
+    def __call__(self) -> bool:
+        if self.worker._stop.is_set():
+            return True
+        now = time.monotonic()
+        if now < self.next_check:
+            return False
+        self.next_check = now + _CHECK_EVERY_S
+        found = self.worker.store.get_documents([self.document_id])
+        if not found or found[0].status != "processing":
+            return True
+        if now >= self.next_extend:
+            self.worker._extend(self.held)
+            self.next_extend = now + self.worker.settings.worker_lease_s / 3
+        return False
 
 
 def _wait_for_embedder(embedder: Embedder, stop: threading.Event, timeout_s: float) -> None:

@@ -1,8 +1,9 @@
 """Documents: accept text, files and URLs into a collection's ingestion queue.
 
 Everything that can be judged at submission is judged here, so the caller gets a clear
-4xx at once: size, type, encoding, emptiness, metadata shape, unsafe URLs. Parsing that
-may be slow (PDF) or remote (URLs) is left to the worker.
+4xx at once: size, type, encoding, emptiness, metadata shape, unsafe URLs. Parsing a
+file and fetching a URL are left to the worker, which bounds their time and output:
+one small file can stand for minutes of parser work.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from ragd.config import Settings
 from ragd.domain import DOCUMENT_STATUSES, Document, DocumentStatus, NewDocument, Page, StoredChunk
 from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
-from ragd.ingest.parsers import detect_mime_type, parse_document, parse_text
+from ragd.ingest.parsers import detect_mime_type, parse_text, precheck
 from ragd.ingest.textnorm import content_hash
 from ragd.limits import CEILINGS, Limits
 from ragd.services.collections import CollectionService
 from ragd.store.base import Store
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_PARSE_AT_SUBMISSION = {"text/plain", "text/markdown", "text/html"}
 
 
 def validate_metadata(metadata: Any, max_bytes: int = CEILINGS.metadata_bytes) -> dict[str, Any]:
@@ -146,19 +146,17 @@ class DocumentService:
             raise PayloadTooLarge(f"file is larger than {self.settings.max_upload_mb:g} MB")
         name = safe_filename(filename)
         mime = detect_mime_type(data[:4096], name, declared_type)
-        text_hash = None
-        parsed_title = None
-        if mime in _PARSE_AT_SUBMISSION:
-            parsed = parse_document(data, mime, filename=name)
-            text_hash, parsed_title = content_hash(parsed.text), parsed.title
+        # Parsing is the worker's job, in a bounded child process; only the raw bytes
+        # are compared here, the normalized text at completion.
+        precheck(data, mime)
         return self.store.add_document(
             NewDocument(
                 collection_id=collection.id,
-                title=clean_title(title) or parsed_title,
+                title=clean_title(title),
                 source_type="upload",
                 source=name,
                 mime_type=mime,
-                content_hash=text_hash,
+                content_hash=None,
                 source_hash=hashlib.sha256(data).hexdigest(),
                 metadata=validate_metadata(metadata, self.limits.metadata_bytes),
                 content=data,
