@@ -23,7 +23,7 @@ import typer
 from typer.testing import CliRunner
 
 from ragd.cli.app import app
-from ragd.config import DEFAULT_METRICS_ALLOW, Settings
+from ragd.config import DEFAULT_METRICS_ALLOW, Settings, secret_file_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -103,9 +103,14 @@ def test_every_setting_is_in_the_readme_table_with_its_default(
     assert not problems, "\n".join(problems)
 
 
+# Read by the test suite, not by ragd; the Development section documents them.
+TEST_HARNESS_VARIABLES = {"RAGD_UI_SCREENSHOTS", "RAGD_TEST_DATABASE_URL", "RAGD_DATASETS_DIR"}
+
+
 def test_every_ragd_name_in_the_docs_is_a_setting() -> None:
     """A ``RAGD_`` name is a setting, or the env var of a CLI option (``[env var: ...]``)."""
     settings = {f"RAGD_{field.upper()}" for field in Settings.model_fields}
+    settings |= set(secret_file_variables()) | TEST_HARNESS_VARIABLES
     option_env_vars = {name for path in all_commands() for name in cli_help(path).env_vars}
     problems = [
         f"README's table lists {name}, which is no setting"
@@ -211,6 +216,8 @@ def ragd_words(tokens: list[str]) -> tuple[str, ...] | None:
         before = tokens[i - 1] if i else ""
         if before.startswith("-") and before != "--":
             continue
+        if i + 1 < len(tokens) and "://" in tokens[i + 1]:
+            continue  # a name given to a server (``claude mcp add ... ragd http://...``)
         words = []
         for word in tokens[i + 1 :]:
             if word in {"|", "||", "&&", ";", ">", ">>", "2>&1"}:
