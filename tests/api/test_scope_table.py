@@ -49,7 +49,7 @@ def _route_scopes(tmp_path: Path) -> Iterator[tuple[str, str]]:
             assert isinstance(route, APIRoute)
             scopes = _scopes(route.dependant)
             assert len(scopes) <= 1, (route.path, scopes)
-            for method in route.methods:
+            for method in route.methods or ():
                 yield f"{method} {route.path}", scopes.pop() if scopes else "`none`"
     # FastAPI's own pages (/openapi.json, /docs...) are plain routes of the app.
     app = create_app(load_settings(data_dir=tmp_path, inprocess_worker=False))
