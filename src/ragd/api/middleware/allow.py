@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _rank(method: str) -> tuple[int, str]:
@@ -38,14 +38,16 @@ class MethodTable:
                 self._paths.append((regex, frozenset(methods)))
 
     def allow(self, path: str) -> str | None:
-        """The ``Allow`` value of ``path`` (OPTIONS included), or None for no route."""
+        """The ``Allow`` value of ``path``, or None for no route. It names the methods of
+        the path's routes; OPTIONS, answered for every path alike, is left out, as
+        Starlette and the MCP transport do (clients compare it to the OpenAPI
+        document, which has no OPTIONS operations)."""
         found: set[str] = set()
         for regex, methods in self._paths:
             if regex.match(path):
                 found |= methods
         if not found:
             return None
-        found.add("OPTIONS")
         return ", ".join(sorted(found, key=_rank))
 
 
