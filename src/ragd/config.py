@@ -205,6 +205,8 @@ class Settings(BaseSettings):
     max_page_size: int = Field(CEILINGS.page_size, ge=1, le=CEILINGS.page_size)
     max_metadata_bytes: int = Field(CEILINGS.metadata_bytes, ge=64, le=CEILINGS.metadata_bytes)
     max_url_chars: int = Field(CEILINGS.url_chars, ge=16, le=CEILINGS.url_chars)
+    max_filter_keys: int = Field(CEILINGS.filter_keys, ge=1, le=CEILINGS.filter_keys)
+    max_filter_key_chars: int = Field(CEILINGS.filter_key_chars, ge=1, le=CEILINGS.filter_key_chars)
     rrf_k: int = Field(60, ge=1, le=10_000)
     hybrid_fusion: Literal["convex", "rrf"] = "convex"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
@@ -389,6 +391,8 @@ class Settings(BaseSettings):
             page_size=self.max_page_size,
             metadata_bytes=self.max_metadata_bytes,
             url_chars=self.max_url_chars,
+            filter_keys=self.max_filter_keys,
+            filter_key_chars=self.max_filter_key_chars,
         )
 
     @field_validator("database_password")

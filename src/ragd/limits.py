@@ -29,6 +29,10 @@ class Limits:
     """Items on one page of a listing (documents, chat messages)."""
     metadata_bytes: int = 16 * 1024
     url_chars: int = 2000
+    filter_keys: int = 32
+    """Keys of one metadata filter: each becomes an SQL condition."""
+    filter_key_chars: int = 128
+    """Length of one filter key."""
 
     # Fixed: part of the contract, not of the deployment.
     default_page_size: int = 50

@@ -299,3 +299,37 @@ def test_openapi_declares_the_auth_schemes_and_errors(client: TestClient) -> Non
     assert "403" not in paths["/v1/collections"]["get"]["responses"]
     assert "security" not in paths["/livez"]["get"]
     assert "security" not in paths["/readyz"]["get"]
+
+
+# -- keyless loopback mode ignores credentials -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer sk-anything"},
+        {"Authorization": f"Bearer rgd_unknown1_{'x' * 43}"},
+        {"X-API-Key": "not-a-key"},
+    ],
+    ids=["openai-style", "unknown-ragd-key", "x-api-key"],
+)
+def test_without_keys_a_loopback_credential_is_ignored(
+    client: TestClient, remote_client: TestClient, make_key: MakeKey, headers: dict[str, str]
+) -> None:
+    assert client.get("/v1/collections", headers=headers).status_code == 200
+    assert client.post("/v1/collections", json={"name": "c"}, headers=headers).status_code == 201
+    assert_problem(remote_client.get("/v1/collections", headers=headers), 401)
+    key = make_key("read")
+    assert_problem(client.get("/v1/collections", headers=headers), 401)
+    assert client.get("/v1/collections", headers=auth(key)).status_code == 200
+
+
+def test_without_keys_a_revoked_key_is_ignored_on_loopback(
+    client: TestClient, make_key: MakeKey, container: Container
+) -> None:
+    """Revoking the last key returns to keyless mode: nothing sent can be valid."""
+    key = make_key("read")
+    [stored] = container.keys.list_all()
+    container.keys.revoke(stored.id)
+    assert client.get("/v1/collections", headers=auth(key)).status_code == 200
+    assert client.get("/v1/collections").status_code == 200

@@ -27,6 +27,8 @@ def tight(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[TestClient]:
         max_page_size=5,
         max_metadata_bytes=100,
         max_url_chars=40,
+        max_filter_keys=3,
+        max_filter_key_chars=10,
     )
     container = Container(settings, embedder=embedder)
     with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as client:
@@ -60,6 +62,31 @@ def test_openapi_shows_configured_limits(tight: TestClient) -> None:
     assert url_body["properties"]["url"]["maxLength"] == 40
     params = schema["paths"]["/v1/collections/{collection_id}/documents"]["get"]["parameters"]
     assert next(p for p in params if p["name"] == "limit")["schema"]["maximum"] == 5
+
+
+def test_filter_limits_are_enforced_and_shown(tight: TestClient) -> None:
+    three = {"a": 1, "b": 2, "c": 3}
+    assert tight.post("/v1/search", json={"query": "q", "filters": three}).status_code == 200
+    four = {**three, "d": 4}
+    assert tight.post("/v1/search", json={"query": "q", "filters": four}).status_code == 422
+    assert tight.post("/v1/ask", json={"question": "q", "filters": four}).status_code == 422
+    long_key = {"k" * 11: 1}
+    assert tight.post("/v1/search", json={"query": "q", "filters": long_key}).status_code == 422
+    assert (
+        tight.post("/v1/search", json={"query": "q", "filters": {"k" * 10: 1}}).status_code == 200
+    )
+    components = tight.get("/openapi.json").json()["components"]["schemas"]
+    for model in ("SearchRequest", "AskRequest"):
+        filters = components[model]["properties"]["filters"]
+        assert filters["maxProperties"] == 3
+        assert filters["propertyNames"]["maxLength"] == 10
+
+
+def test_filter_limits_cannot_exceed_the_hard_ceiling() -> None:
+    with pytest.raises(InvalidInput, match="RAGD_MAX_FILTER_KEYS"):
+        load_settings(max_filter_keys=33)
+    with pytest.raises(InvalidInput, match="RAGD_MAX_FILTER_KEY_CHARS"):
+        load_settings(max_filter_key_chars=129)
 
 
 def test_limits_cannot_exceed_the_hard_ceiling() -> None:

@@ -98,3 +98,19 @@ def test_unknown_model_is_a_not_found_error(sdk: openai.OpenAI) -> None:
         sdk.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hello there friend"}]
         )
+
+
+def test_sdk_works_against_a_fresh_keyless_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A laptop install with no key yet: the SDK insists on sending some api_key."""
+    process, server = start_server(tmp_path_factory.mktemp("keyless"))
+    try:
+        with openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="sk-whatever") as client:
+            assert [model.id for model in client.models.list()] == ["ragd"]
+            completion = client.chat.completions.create(
+                model="ragd", messages=[{"role": "user", "content": "hello?"}]
+            )
+            assert completion.object == "chat.completion"
+    finally:
+        stop_server(process)

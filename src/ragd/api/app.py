@@ -13,6 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from ragd import __version__
 from ragd.api.http_metrics import HttpMetricsMiddleware
 from ragd.api.middleware import RequestContextMiddleware
+from ragd.api.middleware.allow import AllowMiddleware, MethodTable
 from ragd.api.openapi import install_openapi
 from ragd.api.problems import install_problem_handlers
 from ragd.api.ratelimit import (
@@ -46,6 +47,23 @@ log = structlog.get_logger(__name__)
 _BODY_OVERHEAD_BYTES = 1024 * 1024
 # Below about a kilobyte gzip saves less than a TCP packet and still costs CPU.
 _GZIP_MIN_BYTES = 1024
+# Every router of the app, in the order their routes are matched.
+_ROUTERS = tuple(
+    module.router
+    for module in (
+        health,
+        metrics,
+        collections,
+        documents,
+        search,
+        chat,
+        openai_compat,
+        keys,
+        evaluations,
+        mcp_http,
+        ui,
+    )
+)
 
 
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
@@ -90,6 +108,11 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     install_problem_handlers(app)
     close_observability = init_observability(settings, app)
     # Middleware, innermost first (each add wraps the ones before it):
+    # The full Allow of each path: its routes and FastAPI's own pages (/docs...).
+    app.add_middleware(
+        AllowMiddleware,
+        table=MethodTable([*app.routes, *(r for router in _ROUTERS for r in router.routes)]),
+    )
     install_rate_limits(app)  # X-RateLimit-* from the verdict of the limiter dependency
     app.add_middleware(TrustedHostMiddleware, allowed=settings.trusted_hosts)
     app.add_middleware(
@@ -102,20 +125,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.add_middleware(GZipMiddleware, minimum_size=_GZIP_MIN_BYTES, compresslevel=5)
     app.add_middleware(HttpMetricsMiddleware)  # counts every response, 500s included
     app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
-    for module in (
-        health,
-        metrics,
-        collections,
-        documents,
-        search,
-        chat,
-        openai_compat,
-        keys,
-        evaluations,
-        mcp_http,
-        ui,
-    ):
-        app.include_router(module.router)
+    for router in _ROUTERS:
+        app.include_router(router)
     declare_rate_limit_responses(app)
     install_openapi(app, settings.limits())
     return app

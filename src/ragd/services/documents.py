@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import unicodedata
 from typing import Any
@@ -25,6 +24,7 @@ from ragd.ingest.parsers import detect_mime_type, parse_text, precheck
 from ragd.ingest.textnorm import content_hash
 from ragd.limits import CEILINGS, Limits
 from ragd.services.collections import CollectionService
+from ragd.services.values import check_scalar
 from ragd.store.base import Store
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -43,9 +43,7 @@ def validate_metadata(metadata: Any, max_bytes: int = CEILINGS.metadata_bytes) -
             )
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidInput(f"metadata value of {key!r} must be a string, number or boolean")
-        if isinstance(value, float) and not math.isfinite(value):
-            # Python's JSON reader accepts NaN and Infinity; JSON (and JSONB) do not.
-            raise InvalidInput(f"metadata value of {key!r} must be a finite number")
+        check_scalar(f"metadata value of {key!r}", value)
     if len(json.dumps(metadata).encode()) > max_bytes:
         raise InvalidInput(f"metadata must be at most {max_bytes} bytes as JSON")
     return dict(metadata)

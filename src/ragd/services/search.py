@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from ragd.limits import CEILINGS, Limits
 from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.terms import keyword_terms
 from ragd.services.collections import CollectionService
+from ragd.services.values import validate_filters
 from ragd.store.base import Store
 from ragd.telemetry.metrics import SEARCH_DURATION
 
@@ -88,14 +88,12 @@ class SearchService:
             raise InvalidInput(f"top_k must be between 1 and {self.limits.top_k}")
         if mode not in SEARCH_MODES:
             raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}")
-        for key, value in (filters or {}).items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidInput(f"filter value of {key!r} must be a finite number")
+        filters = validate_filters(filters, self.limits)
         scope = [c.id for c in self._scope(collections, mode, allowed)]
         if not scope:
             return []
         with SEARCH_DURATION.labels(mode=mode).time():
-            ranked = self._rank(query, scope, top_k, mode, filters or {})
+            ranked = self._rank(query, scope, top_k, mode, filters)
             return self._hits(ranked[:top_k])
 
     def _scope(

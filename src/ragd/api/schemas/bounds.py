@@ -12,17 +12,30 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import Query
+from pydantic import Field
 
 from ragd.limits import CEILINGS
 
 LIMIT_MARKER = "x-ragd-limit"
-Keyword = Literal["maxLength", "maximum"]
+Keyword = Literal["maxLength", "maximum", "maxProperties"]
 
 
 def limited(keyword: Keyword, name: str) -> dict[str, Any]:
     """``json_schema_extra`` of a field whose ``keyword`` is the limit ``name``."""
     CEILINGS.value(name)  # a typo fails at import, not in the OpenAPI document
     return {LIMIT_MARKER: {keyword: name}}
+
+
+def filters_field(description: str | None = None) -> Any:
+    """The ``filters`` field of search and ask: bounded in keys and key length."""
+    return Field(
+        None,
+        description=description,
+        json_schema_extra={
+            **limited("maxProperties", "filter_keys"),
+            "propertyNames": limited("maxLength", "filter_key_chars"),
+        },
+    )
 
 
 def page_size() -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragd.api.schemas.bounds import limited
+from ragd.api.schemas.bounds import filters_field, limited
 from ragd.auth import Scope
 from ragd.domain import DocumentStatus, MetadataValue
 from ragd.limits import CEILINGS, COLLECTION_NAME_PATTERN
@@ -137,7 +137,7 @@ class SearchRequest(_Strict):
     )
     top_k: int = Field(10, ge=1, le=CEILINGS.top_k, json_schema_extra=limited("maximum", "top_k"))
     mode: Literal["hybrid", "keyword", "vector"] = "hybrid"
-    filters: Metadata | None = Field(None, description="Metadata key → required value.")
+    filters: Metadata | None = filters_field("Metadata key → required value.")
 
 
 class SearchResult(BaseModel):
@@ -159,7 +159,7 @@ class AskRequest(_Strict):
     question: str = _query_text()
     collections: list[str] | None = Field(None, max_length=100)
     top_k: int = Field(5, ge=1, le=CEILINGS.answer_top_k)
-    filters: Metadata | None = None
+    filters: Metadata | None = filters_field()
     stream: bool = Field(
         False,
         description="Answer as Server-Sent Events (text/event-stream): `delta` events "
