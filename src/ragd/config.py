@@ -257,6 +257,15 @@ class Settings(BaseSettings):
         list(DEFAULT_METRICS_ALLOW), description="Addresses/CIDRs that may read /metrics."
     )
     ready_timeout_s: float = Field(2.0, gt=0, le=60)
+    # 64: on 2 cores a search costs ~30 ms of CPU, so 64 at once is already ~1 s of work
+    # queued in the process; more only adds latency. Streamed answers mostly wait on the
+    # LLM, and 64 leaves room for many of them. Per process: --workers N admits N times it.
+    max_concurrent_requests: int = Field(
+        64, ge=1, le=100_000, description="Requests served at once per process; more wait."
+    )
+    queue_timeout_ms: int = Field(
+        2000, ge=0, le=600_000, description="How long a request waits for a slot before a 503."
+    )
     cors_origins: CommaList = Field(
         default_factory=list, description="Origins allowed by CORS; none if empty."
     )

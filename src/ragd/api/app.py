@@ -118,6 +118,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_upload_bytes + _BODY_OVERHEAD_BYTES,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        queue_timeout_s=settings.queue_timeout_ms / 1000,
     )
     add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
     # Large JSON (search results, lists) when the client accepts gzip; text/event-stream

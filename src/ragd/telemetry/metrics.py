@@ -59,6 +59,21 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=_FAST,
 )
+# Backpressure (api/middleware/admission.py), summed over the live worker processes.
+HTTP_IN_FLIGHT = Gauge(
+    "ragd_http_requests_in_flight",
+    "HTTP requests holding an admission slot (probes and /metrics are not counted).",
+    multiprocess_mode="livesum",
+)
+HTTP_QUEUED = Gauge(
+    "ragd_http_requests_queued",
+    "HTTP requests waiting for an admission slot (at most RAGD_QUEUE_TIMEOUT_MS).",
+    multiprocess_mode="livesum",
+)
+HTTP_SHED = Counter(
+    "ragd_http_requests_shed_total",
+    "HTTP requests answered 503 because no admission slot freed up in time.",
+)
 INGEST_STAGE_DURATION = Histogram(
     "ragd_ingest_stage_duration_seconds",
     "Ingestion stage duration: parse, chunk and store per document; embed per batch.",

@@ -8,6 +8,9 @@ the cap can stop an upload while it arrives instead of after it has been buffere
   ``X-Process-Time``;
 - :mod:`.access_log`: one access line per request, whatever answered it;
 - :mod:`.errors`: any escaped exception becomes a problem+json 500 with the request id;
+- :mod:`.admission`: backpressure, a bounded number of requests at once, the rest wait
+  briefly and are then shed with a 503 (inside the id and the access log, so a shed
+  request carries an id and is logged);
 - :mod:`.body_limit`: the body cap (413), declared or streamed;
 - :mod:`.nul_guard`: JSON bodies with ``\\u0000`` are a 422 on every database.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragd.api.middleware.access_log import AccessLogMiddleware
+from ragd.api.middleware.admission import AdmissionMiddleware
 from ragd.api.middleware.body_limit import BodyLimitMiddleware
 from ragd.api.middleware.errors import ServerErrorMiddleware
 from ragd.api.middleware.nul_guard import NulGuardMiddleware, has_nul_escape
@@ -29,11 +33,22 @@ class RequestContextMiddleware:
     """The request-context chain, in the order its parts depend on: the id exists
     before anything logs, and the access line sees the status of every refusal."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_concurrent_requests: int,
+        queue_timeout_s: float,
+    ) -> None:
         self.app: ASGIApp = RequestIdMiddleware(
             AccessLogMiddleware(
                 ServerErrorMiddleware(
-                    BodyLimitMiddleware(NulGuardMiddleware(app), max_body_bytes=max_body_bytes)
+                    AdmissionMiddleware(
+                        BodyLimitMiddleware(NulGuardMiddleware(app), max_body_bytes=max_body_bytes),
+                        max_concurrent=max_concurrent_requests,
+                        queue_timeout_s=queue_timeout_s,
+                    )
                 )
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from starlette.types import Message, Scope, Send
 
@@ -30,10 +31,17 @@ class ResponseWatch:
 
 
 async def send_problem(
-    send: ResponseWatch, scope: Scope, status: int, title: str, detail: str
+    send: ResponseWatch,
+    scope: Scope,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answer with a problem, unless the response already started: then it is too
-    late for a clean error, and the connection just ends."""
+    late for a clean error, and the connection just ends. ``headers`` are added (a 503's
+    ``Retry-After``)."""
     if send.started:
         return
     body = json.dumps(
@@ -53,6 +61,7 @@ async def send_problem(
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *headers,
             ],
         }
     )
