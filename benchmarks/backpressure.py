@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from live_server import start_server
 
 DATASET = next(
     (
@@ -58,46 +58,6 @@ def read_jsonl(path: Path, limit: int) -> list[dict[str, Any]]:
             if len(rows) >= limit:
                 break
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(data_dir: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGD_DATA_DIR": str(data_dir),
-        "RAGD_LOG_LEVEL": "warning",
-        "RAGD_RATE_LIMIT_ENABLED": "false",
-        "RAGD_WORKER_POLL_INTERVAL_S": "0.1",
-        "HF_HUB_OFFLINE": "1",
-        **env_extra,
-    }
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not become ready")
 
 
 @dataclass
@@ -305,7 +265,9 @@ def main() -> None:
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ragd-bench-") as tmp:
-        process, base = start_server(Path(tmp), env)
+        process, base = start_server(
+            Path(tmp), {"RAGD_WORKER_POLL_INTERVAL_S": "0.1", **env}, ready_timeout_s=60
+        )
         try:
             result = run(base, corpus, queries, args)
         finally:

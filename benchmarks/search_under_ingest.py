@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from live_server import start_server
 
 # The shared datasets sit next to the checkout (or its worktrees' parent).
 DATASET = next(
@@ -52,45 +52,6 @@ def read_jsonl(path: Path, skip: int, limit: int) -> list[dict[str, Any]]:
             if len(rows) >= limit:
                 break
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(data_dir: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGD_DATA_DIR": str(data_dir),
-        "RAGD_LOG_LEVEL": "warning",
-        "RAGD_RATE_LIMIT_ENABLED": "false",
-        "HF_HUB_OFFLINE": "1",
-        **env_extra,
-    }
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("server did not become ready")
 
 
 def wait_idle(http: httpx.Client, cid: str, timeout_s: float = 1800) -> None:

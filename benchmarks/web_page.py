@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Response, sync_playwright
+
+from live_server import start_server
 
 CHROMIUM = os.environ.get("RAGD_TEST_CHROMIUM", "/usr/bin/chromium")
 # A function, not a string predicate: the page's CSP (rightly) forbids string eval.
@@ -36,38 +34,6 @@ WAIT_INTERACTIVE = """() => new Promise((resolve) => {
         if (seen()) { observer.disconnect(); resolve(); }
     }).observe({ type: 'mark', buffered: true });
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGD_DATA_DIR": str(data_dir),
-        "HF_HUB_OFFLINE": "1",
-        "RAGD_RATE_LIMIT_ENABLED": "false",
-        "RAGD_LOG_LEVEL": "warning",
-    }
-    command = [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("ragd did not become ready")
 
 
 def seed(base: str, collections: int) -> None:
@@ -118,7 +84,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        process, base = start_server(Path(tmp))
+        process, base = start_server(Path(tmp), ready_timeout_s=120)
         try:
             seed(base, args.collections)
             with sync_playwright() as playwright:
