@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.api.llm_server import serving_one_document
 from tests.generation.fake_openai import FakeOpenAI
-from tests.helpers import LiveServer, start_server, stop_server, wait_for_status
+from tests.helpers import LiveServer
 
 BRIDGE = "# Tower Bridge\n\nTower Bridge was completed in 1894. It crosses the River Thames."
 DELTAS = [f"word{i} " for i in range(60)]
@@ -33,23 +34,14 @@ def slow_llm() -> Iterator[FakeOpenAI]:
 def ragd(
     tmp_path_factory: pytest.TempPathFactory, slow_llm: FakeOpenAI
 ) -> Iterator[tuple[LiveServer, str]]:
-    process, server = start_server(
+    with serving_one_document(
         tmp_path_factory.mktemp("backpressure"),
-        RAGD_LLM_BASE_URL=slow_llm.base_url,
-        RAGD_LLM_MODEL="fake-model",
-        RAGD_LLM_MAX_RETRIES="0",
+        slow_llm,
+        BRIDGE,
         RAGD_MAX_CONCURRENT_REQUESTS="1",
         RAGD_QUEUE_TIMEOUT_MS="300",
-    )
-    try:
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
-            cid = http.post("/v1/collections", json={"name": "bridges"}).json()["id"]
-            doc = http.post(f"/v1/collections/{cid}/documents", json={"text": BRIDGE})
-            assert doc.status_code == 202, doc.text
-            wait_for_status(http, doc.headers["location"], "ready")
-        yield server, cid
-    finally:
-        stop_server(process)
+    ) as served:
+        yield served
 
 
 def metric(http: httpx.Client, name: str) -> float:

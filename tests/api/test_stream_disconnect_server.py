@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.llm_server import serving_one_document
 from tests.generation.fake_openai import FakeOpenAI
-from tests.helpers import LiveServer, start_server, stop_server, wait_for_status
+from tests.helpers import LiveServer
 
 BRIDGE = "# Tower Bridge\n\nTower Bridge was completed in 1894. It crosses the River Thames."
 QUESTION = "When was Tower Bridge completed?"
@@ -34,23 +35,10 @@ def ragd(
 ) -> Iterator[tuple[LiveServer, str]]:
     """ragd as a real process using ``slow_llm``, with one collection; served without a
     key (no key exists and the client is on loopback)."""
-    process, server = start_server(
-        tmp_path_factory.mktemp("disconnect"),
-        RAGD_LLM_BASE_URL=slow_llm.base_url,
-        RAGD_LLM_MODEL="fake-model",
-        RAGD_LLM_MAX_RETRIES="0",
-    )
-    try:
-        with httpx.Client(base_url=server.base_url, timeout=30) as http:
-            cid = http.post("/v1/collections", json={"name": "bridges"}).json()["id"]
-            doc = http.post(
-                f"/v1/collections/{cid}/documents", json={"text": BRIDGE, "title": "Tower Bridge"}
-            )
-            assert doc.status_code == 202, doc.text
-            wait_for_status(http, doc.headers["location"], "ready")
-        yield server, cid
-    finally:
-        stop_server(process)
+    with serving_one_document(
+        tmp_path_factory.mktemp("disconnect"), slow_llm, BRIDGE, title="Tower Bridge"
+    ) as served:
+        yield served
 
 
 def _first_delta_then_hang_up(base_url: str, path: str, body: dict[str, Any]) -> str:
