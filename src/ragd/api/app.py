@@ -11,16 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from ragd import __version__
+from ragd.api.contract import install_error_responses
 from ragd.api.http_metrics import HttpMetricsMiddleware
 from ragd.api.middleware import RequestContextMiddleware
 from ragd.api.middleware.allow import AllowMiddleware, MethodTable
 from ragd.api.openapi import install_openapi
 from ragd.api.problems import install_problem_handlers
-from ragd.api.ratelimit import (
-    declare_rate_limit_responses,
-    install_rate_limits,
-    open_rate_limiter,
-)
+from ragd.api.ratelimit import install_rate_limits, open_rate_limiter
 from ragd.api.routes import (
     chat,
     collections,
@@ -129,7 +126,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.add_middleware(SecurityHeadersMiddleware)  # on everything, outermost
     for router in _ROUTERS:
         app.include_router(router)
-    declare_rate_limit_responses(app)
+    install_error_responses(app)  # after every router, so routes added later get it too
     install_openapi(app, settings.limits())
     return app
 

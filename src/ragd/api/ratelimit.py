@@ -23,7 +23,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 from fastapi import FastAPI, Request
@@ -33,7 +33,7 @@ from limits.aio.storage import Storage
 from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragd.api.problems import PROBLEM_JSON, problem
+from ragd.api.problems import problem
 from ragd.config import Settings
 from ragd.errors import Unavailable
 from ragd.telemetry.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORAGE_ERRORS
@@ -47,10 +47,6 @@ INGEST_ROUTES = frozenset({("POST", "/v1/collections/{collection_id}/documents")
 _REDIS_TIMEOUT_S = 1.0
 _STORAGE_RETRY_S = 5.0
 _STATE_KEY = "rate_limit_headers"
-_RESPONSE_429 = {
-    "description": "Over the caller's rate limit; retry after Retry-After seconds",
-    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-}
 
 
 def identity(request: Request) -> str:
@@ -242,25 +238,6 @@ def install_rate_limits(app: FastAPI) -> None:
     serving event loop."""
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_middleware(RateLimitHeadersMiddleware)
-
-
-def declare_rate_limit_responses(app: FastAPI) -> None:
-    """Every limited operation (all of ``/v1``) says in OpenAPI that it can answer 429.
-
-    Added to the generated schema rather than to each route, so routers need not know."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for path, operations in schema.get("paths", {}).items():
-                if path.startswith("/v1/"):
-                    for operation in operations.values():
-                        operation.setdefault("responses", {}).setdefault("429", _RESPONSE_429)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def open_rate_limiter(app: FastAPI, settings: Settings) -> RateLimiter:

@@ -24,7 +24,7 @@ from starlette.types import Send
 
 from ragd.api.problems import problem_fields
 
-__all__ = ["SSE_MEDIA_TYPE", "encode_event", "errors_as_event", "event_stream"]
+__all__ = ["SSE_MEDIA_TYPE", "encode_event", "errors_as_event", "event_schema", "event_stream"]
 
 SSE_MEDIA_TYPE = "text/event-stream"
 _HEADERS = {
@@ -32,6 +32,19 @@ _HEADERS = {
     # nginx and some other proxies buffer responses unless told not to.
     "X-Accel-Buffering": "no",
 }
+
+
+def event_schema(names: tuple[str, ...] | None) -> dict[str, Any]:
+    """The OpenAPI schema of one event of a stream (OpenAPI 3.1: the ``schema`` of a
+    ``text/event-stream`` response describes each event): its ``event`` is one of
+    ``names`` (None: events are unnamed), its ``data`` a JSON text when names are given
+    (unnamed streams end with OpenAI's ``[DONE]``, which is not JSON)."""
+    data: dict[str, Any] = {"type": "string"}
+    properties: dict[str, Any] = {"data": data}
+    if names is not None:
+        data.update(contentMediaType="application/json", contentSchema={"type": "object"})
+        properties["event"] = {"type": "string", "enum": list(names)}
+    return {"type": "object", "required": ["data"], "properties": properties}
 
 
 def encode_event(data: Any, event: str | None = None) -> bytes:

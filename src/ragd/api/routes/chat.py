@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
-from ragd.api.routes.search import SSE_RESPONSE, ask_events, error_event
+from ragd.api.routes.search import NAMED_COLLECTION, SSE_RESPONSE, ask_events, error_event
 from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.chat import (
     ChatMessageCreate,
@@ -27,7 +27,7 @@ router = APIRouter(
 )
 
 
-@router.post("", response_model=ChatSessionPublic, status_code=201)
+@router.post("", response_model=ChatSessionPublic, status_code=201, responses=NAMED_COLLECTION)
 def create_session(
     body: ChatSessionCreate, container: ContainerDep, key: ReadKey
 ) -> ChatSessionPublic:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from ragd.api.bodies import JsonBodyRoute
+from ragd.api.contract import problem_responses
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, AdminKey, ContainerDep, ReadKey, WriteKey
 from ragd.api.schemas.core import (
     CollectionCreate,
@@ -28,7 +29,10 @@ def to_public(collection: Collection) -> CollectionPublic:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic, responses=FORBIDDEN
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionPublic,
+    responses={**FORBIDDEN, **problem_responses(409)},
 )
 async def create_collection(
     body: CollectionCreate, container: ContainerDep, key: WriteKey, response: Response
@@ -51,7 +55,11 @@ def get_collection(collection_id: str, container: ContainerDep, key: ReadKey) ->
     return to_public(container.collections.get(collection_id, allowed=key.collection_ids))
 
 
-@router.patch("/{collection_id}", response_model=CollectionPublic, responses=FORBIDDEN)
+@router.patch(
+    "/{collection_id}",
+    response_model=CollectionPublic,
+    responses={**FORBIDDEN, **problem_responses(409)},
+)
 def update_collection(
     collection_id: str, body: CollectionUpdate, container: ContainerDep, key: WriteKey
 ) -> CollectionPublic:

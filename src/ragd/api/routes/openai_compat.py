@@ -32,7 +32,13 @@ from ragd.api.schemas.openai import (
     OpenAIModel,
     OpenAIModelList,
 )
-from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
+from ragd.api.sse import (
+    SSE_MEDIA_TYPE,
+    encode_event,
+    errors_as_event,
+    event_schema,
+    event_stream,
+)
 from ragd.domain import Turn
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 from ragd.services.completions import Model, count_tokens, sources_text
@@ -45,9 +51,9 @@ _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A `chat.completion`; with `stream: true`, `chat.completion.chunk` "
         "Server-Sent Events ending with `data: [DONE]`.",
-        "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "content": {SSE_MEDIA_TYPE: {"schema": event_schema(None)}},
     },
-    404: {"description": "Unknown model (application/problem+json)."},
+    404: {"description": "Unknown model"},
 }
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from ragd.api.bodies import JsonBodyRoute
+from ragd.api.contract import problem_responses
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
 from ragd.api.schemas.core import (
     AskRequest,
@@ -18,13 +19,21 @@ from ragd.api.schemas.core import (
     SearchResponse,
     SearchResult,
 )
-from ragd.api.sse import SSE_MEDIA_TYPE, encode_event, errors_as_event, event_stream
+from ragd.api.sse import (
+    SSE_MEDIA_TYPE,
+    encode_event,
+    errors_as_event,
+    event_schema,
+    event_stream,
+)
 from ragd.services.answers import AnswerDelta, AnswerEvent, Citation
 
 router = APIRouter(prefix="/v1", tags=["search"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
+# A collection named in the body that does not exist, or that the key may not read.
+NAMED_COLLECTION = problem_responses(**{"404": "A collection named in the body was not found"})
 
 
-@router.post("/search", response_model=SearchResponse)
+@router.post("/search", response_model=SearchResponse, responses=NAMED_COLLECTION)
 def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> SearchResponse:
     hits = container.search.search(
         body.query,
@@ -53,13 +62,16 @@ def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> Search
 
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The answer; with `stream: true`, Server-Sent Events instead.",
-        "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "description": "The answer; with `stream: true`, Server-Sent Events instead: "
+        "`delta` (text), `citations`, then `done`, or `error` (a problem) mid-stream.",
+        "content": {
+            SSE_MEDIA_TYPE: {"schema": event_schema(("delta", "citations", "done", "error"))}
+        },
     }
 }
 
 
-@router.post("/ask", response_model=AskResponse, responses=SSE_RESPONSE)
+@router.post("/ask", response_model=AskResponse, responses={**SSE_RESPONSE, **NAMED_COLLECTION})
 def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse | StreamingResponse:
     if body.stream:
         events = container.answers.stream(
