@@ -214,3 +214,34 @@ def test_nul_characters_in_json_are_422_everywhere(client: TestClient) -> None:
     # The text "\u0000" (an escaped backslash, then u0000) is ordinary text.
     fine = client.post("/v1/collections", json={"name": "fine", "description": "\\u0000"})
     assert fine.status_code == 201, fine.text
+
+
+def test_lone_surrogates_in_json_are_422_everywhere(client: TestClient) -> None:
+    """JSON may escape half a UTF-16 pair (``\\ud800``): Python holds it, no database can
+    store it. Metadata values used to reach the database and answer 500."""
+    cid = client.post("/v1/collections", json={"name": "surrogates"}).json()["id"]
+    headers = {"content-type": "application/json"}
+    cases = [
+        (f"/v1/collections/{cid}/documents", b'{"text": "hello", "metadata": {"k": "a\\ud800"}}'),
+        (f"/v1/collections/{cid}/documents", b'{"text": "hel\\udfffo"}'),
+        ("/v1/search", b'{"query": "x", "filters": {"k": "a\\ud800"}}'),
+        ("/v1/search", b'{"query": "x", "filters": {"\\ud800": "a"}}'),
+        ("/v1/collections", b'{"name": "a\\ud800"}'),
+    ]
+    for path, body in cases:
+        assert_problem(client.post(path, content=body, headers=headers), 422)
+    upload = client.post(
+        f"/v1/collections/{cid}/documents",
+        files={"file": ("a.md", b"# A\n\ntext", "text/markdown")},
+        data={"metadata": '{"k": "\\ud800"}'},
+    )
+    assert_problem(upload, 422)
+    assert client.get(f"/v1/collections/{cid}/documents").json()["documents"] == []
+    # A proper pair is one character, stored like any other.
+    paired = client.post(
+        f"/v1/collections/{cid}/documents",
+        content=b'{"text": "emoji \\ud83d\\ude00", "metadata": {"k": "\\ud83d\\ude00"}}',
+        headers=headers,
+    )
+    assert paired.status_code == 202, paired.text
+    assert paired.json()["metadata"] == {"k": "\U0001f600"}

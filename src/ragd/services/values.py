@@ -20,8 +20,21 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+def utf8(text: str, what: str) -> bytes:
+    """``text`` as UTF-8, or a 422 naming ``what``: JSON can carry a lone surrogate
+    (``"\\ud800"``), a str Python holds but no encoding, and so no database, can store."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode (it has a lone surrogate)") from None
+
+
 def check_scalar(what: str, value: object) -> None:
-    """Refuse a number no database of ours stores exactly (``what`` names the field)."""
+    """Refuse a value no database of ours stores exactly (``what`` names the field): a
+    number out of range, or a string that is not valid Unicode."""
+    if isinstance(value, str):
+        utf8(value, what)
+        return
     if isinstance(value, bool):
         return
     if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
@@ -40,5 +53,6 @@ def validate_filters(filters: Filters | None, limits: Limits = CEILINGS) -> Filt
     for key, value in filters.items():
         if not key or len(key) > limits.filter_key_chars:
             raise InvalidInput(f"filter keys must be 1-{limits.filter_key_chars} characters")
+        utf8(key, "a filter key")
         check_scalar(f"filter value of {key!r}", value)
     return filters
