@@ -83,11 +83,63 @@ def test_identical_bytes_are_200_and_equal_text_is_a_duplicate_at_completion(
     assert late["error"] == f"duplicate content: same as document {first.json()['id']}"
 
 
+def post_text(client: TestClient, cid: str, text: str, **fields: Any) -> Any:
+    return client.post(f"/v1/collections/{cid}/documents", json={"text": text, **fields})
+
+
+def test_json_text_is_parsed_by_the_worker_within_the_bounds(
+    client: TestClient, drain: Drain
+) -> None:
+    """A JSON text body used to be normalized and parsed as Markdown inside the request:
+    a megabyte of pathological Markdown is queued as it is and fails in the worker."""
+    cid = new_collection(client)
+    headings = "".join(f"# h{i}\n" for i in range(100_000))  # ~0.8 MB of headings
+    big = post_text(client, cid, headings)
+    small = post_text(client, cid, MARKDOWN)
+    assert (big.status_code, small.status_code) == (202, 202)
+    for queued in (big.json(), small.json()):  # not parsed yet: the worker does it
+        assert (queued["status"], queued["content_hash"], queued["chunk_count"]) == (
+            "queued",
+            None,
+            0,
+        )
+    drain()
+    failed = client.get(f"/v1/documents/{big.json()['id']}").json()
+    assert (failed["status"], failed["error"]) == (
+        "failed",
+        "document text exceeds 5,000 characters",
+    )
+    ready = client.get(f"/v1/documents/{small.json()['id']}").json()
+    assert ready["status"] == "ready"
+    assert ready["title"] == "Tower Bridge"  # from the heading, found by the worker
+    assert len(ready["content_hash"]) == 64
+
+
+def test_json_text_is_a_duplicate_by_raw_text_then_by_normalized_text(
+    client: TestClient, drain: Drain
+) -> None:
+    cid = new_collection(client)
+    first = post_text(client, cid, MARKDOWN)
+    same = post_text(client, cid, MARKDOWN)
+    assert (first.status_code, same.status_code) == (202, 200)
+    assert same.json()["id"] == first.json()["id"]
+    crlf = post_text(client, cid, MARKDOWN.replace("\n", "  \r\n"))
+    assert crlf.status_code == 202
+    drain()
+    late = client.get(f"/v1/documents/{crlf.json()['id']}").json()
+    assert late["status"] == "failed"
+    assert late["error"] == f"duplicate content: same as document {first.json()['id']}"
+    # The bytes of a file upload are no JSON text: a Markdown file may be parsed otherwise.
+    as_file = upload(client, cid, "t.md", MARKDOWN.encode(), "text/markdown")
+    assert as_file.status_code == 202
+
+
 def test_bad_text_is_still_refused_at_submission(client: TestClient) -> None:
     cid = new_collection(client)
     blank = upload(client, cid, "w.md", b"  \n\n \t ", "text/markdown")
     broken = upload(client, cid, "b.html", b"<html>caf\xc3\x28</html>", "text/html")
-    assert (blank.status_code, broken.status_code) == (422, 422)
+    blank_text = post_text(client, cid, " \n\t ")
+    assert (blank.status_code, broken.status_code, blank_text.status_code) == (422, 422, 422)
     assert broken.headers["content-type"] == "application/problem+json"
 
 

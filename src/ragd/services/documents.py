@@ -20,11 +20,11 @@ from ragd.config import Settings
 from ragd.domain import DOCUMENT_STATUSES, Document, DocumentStatus, NewDocument, Page, StoredChunk
 from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
-from ragd.ingest.parsers import detect_mime_type, parse_text, precheck
-from ragd.ingest.textnorm import content_hash
+from ragd.ingest.parsers import detect_mime_type, precheck
+from ragd.ingest.parsers.base import MARKDOWN
 from ragd.limits import CEILINGS, Limits
 from ragd.services.collections import CollectionService
-from ragd.services.values import check_scalar
+from ragd.services.values import check_scalar, utf8
 from ragd.store.base import Store
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -108,21 +108,28 @@ class DocumentService:
         metadata: Any = None,
         allowed: Allowed = None,
     ) -> tuple[Document, bool]:
+        """Queue ``text`` (Markdown or plain) as it was sent. Like an upload's bytes it is
+        parsed by the worker, under the parse bounds (time, memory, characters, chunks):
+        normalizing and splitting a few megabytes of pathological Markdown is as much
+        work as parsing a file. Duplicates are found by the raw text now and by the
+        normalized text once the worker has it."""
         collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
-        if len(text.encode("utf-8", "surrogatepass")) > self.settings.max_upload_bytes:
+        raw = utf8(text, "text")
+        if len(raw) > self.settings.max_upload_bytes:
             raise PayloadTooLarge(f"text is larger than {self.settings.max_upload_mb:g} MB")
-        parsed = parse_text(text, title=clean_title(title), markdown=True)
+        if not text.strip():
+            raise EmptyDocument("document contains no text")
         return self.store.add_document(
             NewDocument(
                 collection_id=collection.id,
-                title=clean_title(title) or parsed.title,
+                title=clean_title(title),
                 source_type="text",
                 source=None,
-                mime_type=parsed.mime_type,
-                content_hash=content_hash(parsed.text),
-                source_hash=None,
+                mime_type=MARKDOWN,
+                content_hash=None,
+                source_hash=hashlib.sha256(b"text:" + raw).hexdigest(),
                 metadata=validate_metadata(metadata, self.limits.metadata_bytes),
-                content=parsed.text.encode("utf-8"),
+                content=raw,
             )
         )
 
