@@ -68,7 +68,10 @@ from ragd.store import open_store
 from ragd.store.postgres.search import hnsw_index_sql, keyword_sql
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET = ROOT.parent / "shared" / "datasets" / "msmarco"
+# A worktree is not next to ../shared: RAGD_BENCH_MSMARCO names the dataset elsewhere.
+DATASET = Path(
+    os.environ.get("RAGD_BENCH_MSMARCO", ROOT.parent / "shared" / "datasets" / "msmarco")
+)
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 PLOT = ROOT / "docs" / "scaling.png"
 DIM = 384
@@ -735,9 +738,9 @@ def run_backend(
         if hasattr(store, "hybrid_search")
         else "HybridRanker: keyword, vector, get_vectors, vector",
         "store_sha256": hashlib.sha256(source.read_bytes()).hexdigest()[:12],
-        "pg_search_sha256": hashlib.sha256(
-            (source.parent / "pg_search.py").read_bytes()
-        ).hexdigest()[:12],
+        "pg_search_sha256": hashlib.sha256((source.parent / "search.py").read_bytes()).hexdigest()[
+            :12
+        ],
     }
     existing = [c for c in store.list_collections() if c.name == "scale"]
     if existing:  # resume: regenerate what is stored (deterministic), skip measured sizes
@@ -820,11 +823,207 @@ def run_backend(
                 f"  slowest keyword query {entry['explain_keyword']['query']!r}: "
                 f"{entry['explain_keyword']['ms']} ms"
             )
+        if KEYWORD_INDEX is not None and backend == "postgresql":
+            entry["keyword_index"] = measure_keyword_index(
+                url, store, collection.id, queries, budget_s, KEYWORD_INDEX / str(size)
+            )
+            entry["write_cost"] = measure_write_cost(
+                url, store, collection.id, corpus, KEYWORD_INDEX / str(size)
+            )
         section[str(size)] = entry
         save()
     if forced is not None:
         forced.close()
     store.close()
+
+
+# -- the tantivy keyword index (RAGD_KEYWORD_INDEX=tantivy) ----------------------------------
+
+# Set by --keyword-index: where the runs build their indexes.
+KEYWORD_INDEX: Path | None = None
+_LOG_TRIGGERS = ("chunks_keyword_log_insert", "chunks_keyword_log_delete")
+
+
+def _indexed_store(url: str, index_dir: Path) -> Any:
+    return open_store(
+        load_settings(
+            database_url=url,
+            keyword_index="tantivy",
+            keyword_index_dir=index_dir,
+            keyword_index_interval_s=0,
+        )
+    )
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def measure_keyword_index(
+    url: str,
+    exact: Any,
+    collection_id: str,
+    queries: Sequence[Query],
+    budget_s: float,
+    index_dir: Path,
+) -> dict[str, Any]:
+    """Build the index from the database, then time the keyword leg and the hybrid
+    statement with it, and compare its keyword top 10 with the exact statement's (the
+    baseline: ``latency`` of the same entry, measured just before)."""
+    store = _indexed_store(url, index_dir)
+    out: dict[str, Any] = {}
+    try:
+        started = time.perf_counter()
+        out["chunks_indexed"] = store.rebuild_keyword_index()
+        out["build_s"] = round(time.perf_counter() - started, 1)
+        out["index_bytes"] = _dir_bytes(index_dir)
+        log(
+            f"  keyword index: {out['chunks_indexed']} chunks in {out['build_s']} s, "
+            f"{out['index_bytes'] / 1e6:.0f} MB"
+        )
+        ranker = HybridRanker(store, FixedEmbedder(queries), HybridParams())
+        scope = [collection_id]
+        latency: dict[str, dict[str, Any]] = {"keyword": {}, "hybrid": {}}
+        agreement: dict[str, Any] = {}
+        for name, filters in FILTERS.items():
+
+            def keyword(q: Query, f: Filters = filters, s: Any = store) -> Callable[[], object]:
+                return lambda: s.keyword_search(
+                    keyword_terms(q.text), collection_ids=scope, filters=f, limit=10
+                )
+
+            def hybrid(q: Query, f: Filters = filters) -> Callable[[], object]:
+                return lambda: ranker.rank(q.text, collection_ids=scope, filters=f, top_k=10)
+
+            for leg, call in (("keyword", keyword), ("hybrid", hybrid)):
+                result = time_calls([call(q) for q in queries], budget_s)
+                latency[leg][name] = result
+                log(
+                    f"  indexed {leg:8s} {name:12s} p50 {result['p50_ms']:8.2f} ms"
+                    f"  p99 {result['p99_ms']:8.2f} ms  (n={result['n']})"
+                )
+            same = overlap = 0
+            sample = queries[:60]
+            for q in sample:
+                terms = keyword_terms(q.text)
+                got = [
+                    h.chunk_id
+                    for h in store.keyword_search(
+                        terms, collection_ids=scope, filters=filters, limit=10
+                    )
+                ]
+                want = [
+                    h.chunk_id
+                    for h in exact.keyword_search(
+                        terms, collection_ids=scope, filters=filters, limit=10
+                    )
+                ]
+                same += got == want
+                overlap += len(set(got) & set(want))
+            agreement[name] = {
+                "queries": len(sample),
+                "identical_top10": round(same / len(sample), 3),
+                "overlap_at_10": round(overlap / (10 * len(sample)), 3),
+            }
+            log(f"  indexed keyword {name:12s} top-10 identical {agreement[name]}")
+        out["latency"] = latency
+        out["agreement"] = agreement
+    finally:
+        store.close()
+    return out
+
+
+def _set_log_triggers(store: Any, enabled: bool) -> None:
+    with store.engine.begin() as conn:
+        for trigger in _LOG_TRIGGERS:
+            verb = "ENABLE" if enabled else "DISABLE"
+            conn.execute(text(f"ALTER TABLE chunks {verb} TRIGGER {trigger}"))
+
+
+def _big_document(store: Any, collection_id: str, corpus: Corpus, chunks: int) -> str:
+    """A ready document of ``chunks`` chunks through the store's job path."""
+    rng = np.random.default_rng(chunks)
+    body = [" ".join(corpus.words[i] for i in corpus.zipf_words(rng, 60)) for _ in range(chunks)]
+    new = NewDocument(
+        collection_id=collection_id,
+        title="big",
+        source_type="text",
+        source=None,
+        mime_type="text/plain",
+        content_hash=sha(f"big-{time.time_ns()}"),
+        source_hash=None,
+        metadata={"kind": "big"},
+        content=b"big",
+    )
+    document, _ = store.add_document(new)
+    owner = f"big-{time.time_ns()}"
+    # Every other document of the benchmark is ready: the one job due is this one.
+    (job,) = store.claim_jobs(owner=owner, limit=1, lease_s=3600)
+    assert job.document_id == document.id
+    vectors = corpus.noise(rng, chunks)
+    completion = JobCompletion(
+        document_id=document.id,
+        lease_owner=job.lease_owner,
+        title="big",
+        mime_type="text/plain",
+        content_hash=new.content_hash or "",
+        chunks=[
+            NewChunk(
+                ordinal=i,
+                text=text_,
+                heading_path=(),
+                token_count=60,
+                char_start=0,
+                char_end=len(text_),
+                text_hash=sha(text_),
+                embedding=vectors[i] / np.linalg.norm(vectors[i]),
+            )
+            for i, text_ in enumerate(body)
+        ],
+    )
+    store.complete_jobs([completion])
+    return str(document.id)
+
+
+def measure_write_cost(
+    url: str, store: Any, collection_id: str, corpus: Corpus, index_dir: Path
+) -> dict[str, Any]:
+    """What the change log costs writers: the store's own ingestion path (documents,
+    claim, complete) and deleting one 10k-chunk document, with the log triggers
+    disabled (before this change) and enabled, in the same run; and what the indexer
+    then takes to apply them."""
+    out: dict[str, Any] = {}
+    for enabled in (False, True):
+        _set_log_triggers(store, enabled)
+        key = "with_log" if enabled else "without_log"
+        rate = load(store, collection_id, corpus, corpus.chunks + 2_000, batch_docs=100, bulk=False)
+        out.setdefault(key, {}).setdefault("ingest_chunks_per_s", []).append(rate["chunks_per_s"])
+        document_id = _big_document(store, collection_id, corpus, 10_000)
+        started = time.perf_counter()
+        store.delete_document(document_id)
+        out[key].setdefault("delete_10k_chunks_s", []).append(
+            round(time.perf_counter() - started, 2)
+        )
+        log(f"  write cost {key}: {out[key]}")
+    _set_log_triggers(store, True)
+    indexed = _indexed_store(url, index_dir)
+    try:
+        started = time.perf_counter()
+        indexed.rebuild_keyword_index()
+        out["rebuild_after_s"] = round(time.perf_counter() - started, 1)
+        extra = _big_document(store, collection_id, corpus, 10_000)
+        keyword_index = indexed._index.keyword_index
+        started = time.perf_counter()
+        keyword_index.sync(indexed.engine)
+        out["indexer_apply_10k_inserts_s"] = round(time.perf_counter() - started, 2)
+        store.delete_document(extra)
+        started = time.perf_counter()
+        keyword_index.sync(indexed.engine)
+        out["indexer_apply_10k_deletes_s"] = round(time.perf_counter() - started, 2)
+    finally:
+        indexed.close()
+    log(f"  write cost: {out}")
+    return out
 
 
 # -- ingestion with worker processes --------------------------------------------------------------
@@ -1082,7 +1281,16 @@ def main() -> None:
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--merge", type=Path, nargs="*", default=[], help="results to merge in")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--keyword-index",
+        type=Path,
+        default=None,
+        help="PostgreSQL: also build a tantivy keyword index here at each size and measure "
+        "it against the exact statement, and the change log's write cost",
+    )
     args = parser.parse_args()
+    global KEYWORD_INDEX
+    KEYWORD_INDEX = args.keyword_index
 
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
 

@@ -150,6 +150,17 @@ class Settings(BaseSettings):
     # in scope (collections and filters) the search is exact instead of by the index.
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     vector_exact_below: int = Field(10_000, ge=0, le=10_000_000)
+    # Keyword search on PostgreSQL: a tantivy index beside the database gives the BM25
+    # statement its candidates (``pip install 'ragd[keyword-index]'``); see docs/scaling.md.
+    keyword_index: Literal["off", "tantivy"] = Field(
+        "off", description="PostgreSQL: `tantivy` keeps a keyword index for fast BM25."
+    )
+    keyword_index_dir: Path | None = Field(
+        None, description="Where this host's keyword index lives; default data_dir/keyword-index."
+    )
+    keyword_index_interval_s: float = Field(1.0, ge=0, le=3600)
+    keyword_candidates: int = Field(300, ge=10, le=100_000)
+    keyword_exact_below: int = Field(10_000, ge=0, le=10_000_000)
 
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."
@@ -432,6 +443,10 @@ class Settings(BaseSettings):
             )
             return url.render_as_string(hide_password=False)
         return f"sqlite:///{(self.data_dir / 'ragd.db').resolve()}"
+
+    @property
+    def resolved_keyword_index_dir(self) -> Path:
+        return self.keyword_index_dir or self.data_dir / "keyword-index"
 
     @property
     def is_sqlite(self) -> bool:

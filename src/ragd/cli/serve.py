@@ -1,4 +1,4 @@
-"""``ragd version``, ``serve``, ``migrate`` and ``worker``: running ragd itself."""
+"""``ragd version``, ``serve``, ``migrate``, ``reindex`` and ``worker``: running ragd itself."""
 
 from __future__ import annotations
 
@@ -67,6 +67,24 @@ def migrate() -> None:
     """Create or upgrade the database schema."""
     with _container() as container:
         console.print(f"database schema is up to date ({container.database.dialect})")
+
+
+def reindex(
+    keyword: Annotated[
+        bool,
+        typer.Option(
+            "--keyword",
+            help="Rebuild this host's keyword index (RAGD_KEYWORD_INDEX=tantivy) from the "
+            "database.",
+        ),
+    ] = False,
+) -> None:
+    """Rebuild what is derived from the database (the keyword index)."""
+    if not keyword:
+        raise fail("nothing to rebuild: give --keyword")
+    with _container() as container:
+        count = container.database.rebuild_keyword_index()
+        console.print(f"keyword index rebuilt: {count} chunks")
 
 
 def worker(

@@ -24,6 +24,10 @@ class DatabaseService:
         """Create or upgrade the schema."""
         self.store.migrate()
 
+    def rebuild_keyword_index(self) -> int:
+        """Rebuild this host's keyword index from the database; chunks indexed."""
+        return self.store.rebuild_keyword_index()
+
     def inventory(self) -> Inventory:
         """Documents by status, chunks and collections: read at every metrics scrape."""
         collections = self.store.list_collections()

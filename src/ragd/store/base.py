@@ -69,6 +69,11 @@ class StoreLifecycle(Protocol):
         """Raise unless the database answers a trivial query now (readiness probe)."""
         ...
 
+    def rebuild_keyword_index(self) -> int:
+        """Rebuild the keyword index beside the database from its chunks (PostgreSQL with
+        ``RAGD_KEYWORD_INDEX=tantivy``; otherwise ``InvalidInput``); chunks indexed."""
+        ...
+
     def close(self) -> None:
         """Release every pooled connection; the store is not used afterwards."""
         ...

@@ -26,6 +26,12 @@ HNSW_MAX_DIM = 2000
 BM25_K1 = 1.2
 BM25_B = 0.75
 FIELD_WEIGHTS = {"A": 2.0, "B": 1.5, "D": 1.0}
+# ``keyword_log`` rows a snapshot (``:watermark``) did not see: written by transactions
+# still running or not yet begun when it was taken; every earlier one had ended.
+UNSEEN_LOG = (
+    "xid >= pg_snapshot_xmin(CAST(:watermark AS pg_snapshot)) "
+    "AND NOT pg_visible_in_snapshot(xid, CAST(:watermark AS pg_snapshot))"
+)
 
 
 def hnsw_index_sql(dim: int) -> str:
@@ -66,10 +72,20 @@ def _scope_sql(collection_ids: list[str], filters: Filters, params: dict[str, An
 
 
 def _keyword_ctes(
-    terms: Sequence[str], scope: str, params: dict[str, Any], depth_param: str
+    terms: Sequence[str],
+    scope: str,
+    params: dict[str, Any],
+    depth_param: str,
+    candidates: Sequence[int] | None = None,
 ) -> str:
-    """CTEs ending in ``kw(id, score)``: the BM25 top ``depth_param`` chunks."""
+    """CTEs ending in ``kw(id, score)``: the BM25 top ``depth_param`` chunks, among
+    ``candidates`` (chunk row ids, from the keyword index) when given: the same scores,
+    computed for those rows only."""
     params["query"] = " ".join(terms)
+    among = ""
+    if candidates is not None:
+        params["kw_ids"] = list(candidates)
+        among = "c.id = ANY(CAST(:kw_ids AS bigint[])) AND "
     weight = " ".join(f"WHEN '{label}' THEN {value}" for label, value in FIELD_WEIGHTS.items())
     return f"""
 q AS (
@@ -97,7 +113,7 @@ tsq AS (
 hits AS (
   SELECT c.id, c.search_tsv, c.search_len
   FROM chunks AS c JOIN documents AS d ON d.id = c.document_id, tsq
-  WHERE c.search_tsv @@ tsq.query AND {scope}
+  WHERE {among}c.search_tsv @@ tsq.query AND {scope}
 ),
 kw AS (
   SELECT h.id,
@@ -213,12 +229,67 @@ _TIE_BREAK = "('chk_' || id) COLLATE \"C\""
 
 
 def keyword_sql(
-    terms: Sequence[str], collection_ids: list[str], filters: Filters, limit: int
+    terms: Sequence[str],
+    collection_ids: list[str],
+    filters: Filters,
+    limit: int,
+    candidates: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"limit": limit}
     scope = _scope_sql(collection_ids, filters, params)
-    ctes = _keyword_ctes(terms, scope, params, "limit")
+    ctes = _keyword_ctes(terms, scope, params, "limit", candidates)
     return f"WITH {ctes}\nSELECT id, score FROM kw ORDER BY score DESC, id", params
+
+
+def keyword_plan_sql(
+    terms: Sequence[str],
+    collection_ids: list[str],
+    filters: Filters,
+    *,
+    watermark: str,
+    pending_cap: int,
+    exact_cap: int,
+) -> tuple[str, dict[str, Any]]:
+    """What the keyword index's path needs to know first, in one round trip: the query's
+    lexemes (PostgreSQL tokenizes both sides), the chunks inserted since the index's
+    ``watermark`` (searched exactly with its candidates), how many log rows it has not
+    seen (at ``pending_cap``, too many: the exact path), and with a filter whether the
+    scope holds fewer than ``exact_cap`` chunks (then the exact path is the cheaper)."""
+    params: dict[str, Any] = {
+        "query": " ".join(terms),
+        "watermark": watermark,
+        "pending_cap": pending_cap,
+        "exact_cap": exact_cap,
+    }
+    scope_chunks = "NULL::bigint"
+    if filters:
+        scope = _scope_sql(collection_ids, filters, params)
+        scope_chunks = (
+            "(SELECT count(*) FROM (SELECT 1 FROM chunks AS c JOIN documents AS d "
+            f"ON d.id = c.document_id WHERE {scope} LIMIT :exact_cap) AS s)"
+        )
+    sql = f"""WITH pending AS MATERIALIZED (
+  SELECT chunk_id, op FROM keyword_log WHERE {UNSEEN_LOG} LIMIT :pending_cap
+)
+SELECT (SELECT array_agg(DISTINCT u.lexeme)
+        FROM unnest(to_tsvector('english'::regconfig, ragd_fold(:query))) AS u) AS lexemes,
+       (SELECT array_agg(chunk_id) FROM pending WHERE op = 'i') AS inserted,
+       (SELECT count(*) FROM pending) AS pending,
+       {scope_chunks} AS scope_chunks"""
+    return sql, params
+
+
+def survivors_sql(
+    candidates: Sequence[int], collection_ids: list[str], filters: Filters
+) -> tuple[str, dict[str, Any]]:
+    """How many of ``candidates`` are in scope (the collections and the filter)."""
+    params: dict[str, Any] = {"kw_ids": list(candidates)}
+    scope = _scope_sql(collection_ids, filters, params)
+    return (
+        "SELECT count(*) FROM chunks AS c JOIN documents AS d ON d.id = c.document_id "
+        f"WHERE c.id = ANY(CAST(:kw_ids AS bigint[])) AND {scope}",
+        params,
+    )
 
 
 def vector_sql(
@@ -252,6 +323,7 @@ def hybrid_sql(
     limit: int,
     weights: FusionWeights,
     exact_below: int,
+    candidates: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The whole hybrid ranking of :class:`ragd.retrieval.hybrid.HybridRanker` (convex
     fusion, then one Rocchio feedback round on the vector leg) in one statement: both
@@ -270,7 +342,7 @@ def hybrid_sql(
     query = "CAST(:vector AS vector)"
     feedback_target = "(SELECT v FROM fb)"
     ctes = [
-        _keyword_ctes(terms, scope, params, "depth"),
+        _keyword_ctes(terms, scope, params, "depth", candidates),
         _small_scope_cte(collection_ids, filters, scope, params, exact_below),
         _vector_cte("vec", query, dim, filters, scope, "depth"),
         _normalized_cte("kw_n", "kw"),
@@ -308,10 +380,13 @@ def hybrid_sql(
 
 __all__ = [
     "HNSW_MAX_DIM",
+    "UNSEEN_LOG",
     "filter_sql",
     "hnsw_index_sql",
     "hybrid_sql",
+    "keyword_plan_sql",
     "keyword_sql",
+    "survivors_sql",
     "vector_literal",
     "vector_sql",
 ]

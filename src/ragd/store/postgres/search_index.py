@@ -2,37 +2,119 @@
 
 The SQL is built in :mod:`ragd.store.postgres.search`; this runs it. Each leg first makes
 sure the HNSW index of the query's dimension exists (a collection may predate it).
+
+With a keyword index (``RAGD_KEYWORD_INDEX=tantivy``) the keyword leg scores only its
+candidates, plus the chunks inserted since the index's watermark; see
+:mod:`ragd.store.postgres.keyword_index`. Without one, lagging too far, or under a filter
+that leaves few chunks, it runs the exact statement over every matching chunk.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from ragd.domain import Filters, ScoredId, Vector
 from ragd.store.postgres.dialect import PostgresDialect
-from ragd.store.postgres.search import keyword_sql, vector_literal, vector_sql
+from ragd.store.postgres.search import (
+    keyword_plan_sql,
+    keyword_sql,
+    survivors_sql,
+    vector_literal,
+    vector_sql,
+)
 from ragd.store.sql.convert import chunk_public_id
 from ragd.store.sql.database import Database
+
+if TYPE_CHECKING:
+    from ragd.store.postgres.keyword_index import TantivyKeywordIndex
+
+# More unseen log rows than this and the index is too far behind: the exact path.
+PENDING_CAP = 10_000
+# A filter that would need more candidates than this to fill a result: the exact path.
+MAX_CANDIDATES = 20_000
 
 
 class PostgresSearchIndex:
     """The :class:`~ragd.store.base.SearchLegs` of PostgreSQL.
 
     ``exact_below``: scopes with fewer ready chunks are searched exactly, which is cheap
-    there and never misses; larger ones go through the HNSW index."""
+    there and never misses; larger ones go through the HNSW index. ``keyword_index``,
+    when set, gives the keyword leg its candidates (``keyword_candidates`` of them at
+    least); filtered scopes below ``keyword_exact_below`` chunks are scored exactly."""
 
-    def __init__(self, db: Database, dialect: PostgresDialect, *, exact_below: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        dialect: PostgresDialect,
+        *,
+        exact_below: int,
+        keyword_index: TantivyKeywordIndex | None = None,
+        keyword_candidates: int = 300,
+        keyword_exact_below: int = 10_000,
+    ) -> None:
         self._db = db
         self._dialect = dialect
         self.exact_below = exact_below
+        self.keyword_index = keyword_index
+        self.keyword_candidates = keyword_candidates
+        self.keyword_exact_below = keyword_exact_below
 
     def keyword_search(
         self, terms: Sequence[str], *, collection_ids: Sequence[str], filters: Filters, limit: int
     ) -> list[ScoredId]:
-        return self.ranked(*keyword_sql(terms, list(collection_ids), filters, limit))
+        candidates = self.keyword_candidates_for(terms, collection_ids, filters, limit)
+        return self.ranked(*keyword_sql(terms, list(collection_ids), filters, limit, candidates))
+
+    def keyword_candidates_for(
+        self, terms: Sequence[str], collection_ids: Sequence[str], filters: Filters, depth: int
+    ) -> list[int] | None:
+        """The chunk row ids that hold the keyword top ``depth`` of the scope, or None
+        for the exact statement over all matching chunks."""
+        index = self.keyword_index
+        if index is None:
+            return None
+        index.start(self._db.engine)
+        view = index.view()
+        if view is None:
+            return None
+        scope = list(collection_ids)
+        sql, params = keyword_plan_sql(
+            terms,
+            scope,
+            filters,
+            watermark=view.watermark,
+            pending_cap=PENDING_CAP,
+            exact_cap=self.keyword_exact_below,
+        )
+        plan = self._db.read(lambda conn: conn.execute(text(sql), params).one())
+        if plan.pending >= PENDING_CAP:
+            return None
+        if plan.scope_chunks is not None and plan.scope_chunks < self.keyword_exact_below:
+            return None
+        lexemes: list[str] = list(plan.lexemes or [])
+        inserted: list[int] = list(plan.inserted or [])
+        # Deleted chunks the index still holds may take places among the candidates.
+        wanted = max(self.keyword_candidates, 2 * depth) + int(plan.pending)
+        found = view.candidates(lexemes, scope, wanted)
+        if filters and not found.complete:
+            survivors = self._survivors(found.ids, scope, filters)
+            if survivors < depth:
+                # The filter rejects most candidates: ask for as many more as it takes
+                # to keep ``depth`` of them, with a margin, or give up on the index.
+                share = max(survivors, 1) / max(len(found.ids), 1)
+                wanted = math.ceil(1.5 * depth / share)
+                if wanted > MAX_CANDIDATES:
+                    return None
+                found = view.candidates(lexemes, scope, wanted)
+        return found.ids + inserted
+
+    def _survivors(self, ids: list[int], scope: list[str], filters: Filters) -> int:
+        sql, params = survivors_sql(ids, scope, filters)
+        return int(self._db.read(lambda conn: conn.execute(text(sql), params).scalar_one()))
 
     def vector_search(
         self, vector: Vector, *, collection_ids: Sequence[str], filters: Filters, limit: int
@@ -55,4 +137,4 @@ class PostgresSearchIndex:
         return [ScoredId(chunk_public_id(row.id), float(row.score)) for row in rows]
 
 
-__all__ = ["PostgresSearchIndex"]
+__all__ = ["MAX_CANDIDATES", "PENDING_CAP", "PostgresSearchIndex"]

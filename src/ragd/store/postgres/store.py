@@ -10,16 +10,21 @@ indexes by PostgreSQL. Every transaction retries transient failures until
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pgvector.sqlalchemy  # noqa: F401 - teaches SQLAlchemy's reflection the vector type
 
 from ragd.config import Settings
 from ragd.domain import Filters, FusionWeights, ScoredId, Vector
+from ragd.errors import InvalidInput
 from ragd.store.postgres.dialect import PostgresDialect, create_postgres_engine
 from ragd.store.postgres.search import hybrid_sql, vector_literal
 from ragd.store.postgres.search_index import PostgresSearchIndex
 from ragd.store.sql.database import Database
 from ragd.store.sql.store import SqlStore
+
+if TYPE_CHECKING:
+    from ragd.store.postgres.keyword_index import TantivyKeywordIndex
 
 
 class PostgresStore(SqlStore):
@@ -29,8 +34,30 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, settings: Settings) -> None:
         self._pg = PostgresDialect(settings)
         db = Database(create_postgres_engine(url, settings), self._pg)
-        self._index = PostgresSearchIndex(db, self._pg, exact_below=settings.vector_exact_below)
+        self._index = PostgresSearchIndex(
+            db,
+            self._pg,
+            exact_below=settings.vector_exact_below,
+            keyword_index=_keyword_index(settings),
+            keyword_candidates=settings.keyword_candidates,
+            keyword_exact_below=settings.keyword_exact_below,
+        )
         super().__init__(db, self._index)
+
+    def rebuild_keyword_index(self) -> int:
+        """Rebuild this host's keyword index from ``chunks`` (waits for a running
+        indexer's round); the number of chunks indexed."""
+        index = self._index.keyword_index
+        if index is None:
+            raise InvalidInput(
+                "there is no keyword index to rebuild: set RAGD_KEYWORD_INDEX=tantivy"
+            )
+        return index.sync(self._db.engine, rebuild=True) or 0
+
+    def close(self) -> None:
+        if self._index.keyword_index is not None:
+            self._index.keyword_index.stop()
+        super().close()
 
     def hybrid_search(
         self,
@@ -48,6 +75,7 @@ class PostgresStore(SqlStore):
         if not collection_ids or limit <= 0:
             return []
         self._pg.prepare_dimension(self._db, len(vector))
+        candidates = self._index.keyword_candidates_for(terms, collection_ids, filters, depth)
         sql, params = hybrid_sql(
             terms,
             vector_literal(vector),
@@ -58,8 +86,24 @@ class PostgresStore(SqlStore):
             limit=limit,
             weights=weights,
             exact_below=self._index.exact_below,
+            candidates=candidates,
         )
         return self._index.ranked(sql, params)
+
+
+def _keyword_index(settings: Settings) -> TantivyKeywordIndex | None:
+    if settings.keyword_index == "off":
+        return None
+    try:
+        from ragd.store.postgres.keyword_index import TantivyKeywordIndex
+    except ImportError:
+        raise InvalidInput(
+            "RAGD_KEYWORD_INDEX=tantivy needs the tantivy package: "
+            "pip install 'ragd[keyword-index]'"
+        ) from None
+    return TantivyKeywordIndex(
+        settings.resolved_keyword_index_dir, interval_s=settings.keyword_index_interval_s
+    )
 
 
 __all__ = ["PostgresStore"]

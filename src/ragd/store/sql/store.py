@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 
 from ragd.domain import Filters, ScoredId, Vector
+from ragd.errors import InvalidInput
 from ragd.store.base import SearchLegs
 from ragd.store.sql.chat import SqlChat
 from ragd.store.sql.collections import SqlCollections
@@ -65,6 +66,12 @@ class SqlStore(SqlCollections, SqlDocuments, SqlJobQueue, SqlKeys, SqlChat, SqlE
 
     def close(self) -> None:
         self._db.engine.dispose()
+
+    def rebuild_keyword_index(self) -> int:
+        raise InvalidInput(
+            f"there is no keyword index on {self._db.dialect.name}: "
+            "it is for PostgreSQL with RAGD_KEYWORD_INDEX=tantivy"
+        )
 
     # -- search legs: the inputs that can match nothing never reach the database's own ----
 
