@@ -67,18 +67,18 @@ def _store(url: str, **overrides: Any) -> PostgresStore:
     return PostgresStore(url, load_settings(database_url=url, **overrides))
 
 
+def _indexed_store(url: str, index_dir: Path, **overrides: Any) -> PostgresStore:
+    """A store using the tantivy index; no background indexer unless a test asks for one."""
+    settings: dict[str, Any] = {"keyword_index_interval_s": 0, **overrides}
+    return _store(url, keyword_index="tantivy", keyword_index_dir=index_dir, **settings)
+
+
 @pytest.fixture
 def pair(postgres: PostgresForTests, tmp_path: Path) -> Iterator[Pair]:
     url = postgres.new_database()
     index_dir = tmp_path / "keyword-index"
     # No background indexer: each test decides when the index catches up.
-    indexed = _store(
-        url,
-        keyword_index="tantivy",
-        keyword_index_dir=index_dir,
-        keyword_index_interval_s=0,
-        keyword_exact_below=0,
-    )
+    indexed = _indexed_store(url, index_dir, keyword_exact_below=0)
     exact = _store(url)
     yield Pair(indexed, exact, StoreFactory(indexed), url, index_dir)
     indexed.close()
@@ -154,13 +154,7 @@ def test_index_ranks_as_exact_bm25(pair: Pair) -> None:
     # 10 of ~100 matching chunks: tantivy's pruning picks them; on real text its top 10
     # is the exact one for >= 95% of queries (docs/scaling.md), on this 20-word toy
     # vocabulary of near-ties most of it still is.
-    pruned = _store(
-        pair.url,
-        keyword_index="tantivy",
-        keyword_index_dir=pair.index_dir,
-        keyword_index_interval_s=0,
-        keyword_candidates=10,
-    )
+    pruned = _indexed_store(pair.url, pair.index_dir, keyword_candidates=10)
     try:
         overlaps = []
         for terms in _queries():
@@ -281,13 +275,7 @@ def test_selective_filter_takes_the_exact_path_and_ranks_the_same(
         _same_everywhere(pair, [col.id], filters)
     # Threshold 100 chunks: the rare tenant (18 chunks) is scored exactly, the common
     # one (162) by the index; both rank as the exact statement.
-    thresholded = _store(
-        pair.url,
-        keyword_index="tantivy",
-        keyword_index_dir=pair.index_dir,
-        keyword_index_interval_s=0,
-        keyword_exact_below=100,
-    )
+    thresholded = _indexed_store(pair.url, pair.index_dir, keyword_exact_below=100)
     try:
         selective = Pair(thresholded, pair.exact, pair.factory, pair.url, pair.index_dir)
         assert not _uses_index(selective, [col.id], rare)
@@ -301,12 +289,7 @@ def test_selective_filter_takes_the_exact_path_and_ranks_the_same(
 def test_background_indexer_catches_up(pair: Pair) -> None:
     col = pair.factory.collection()
     _fill(pair, col.id, 5, seed=10)
-    store = _store(
-        pair.url,
-        keyword_index="tantivy",
-        keyword_index_dir=pair.index_dir,
-        keyword_index_interval_s=0.05,
-    )
+    store = _indexed_store(pair.url, pair.index_dir, keyword_index_interval_s=0.05)
     try:
         # The first search starts this process's indexer; it builds the index.
         store.keyword_search(["river"], collection_ids=[col.id], filters={}, limit=5)
