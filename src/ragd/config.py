@@ -244,6 +244,12 @@ class Settings(BaseSettings):
         None, description="A bootstrap admin key (rgd_<prefix>_<secret>), upserted on start."
     )
 
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 PEM key signing audit checkpoints and exports; default: "
+        "generated in data_dir.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
 

@@ -18,7 +18,8 @@ HTTP statuses, and the CLI prints their ``detail``. The hierarchy::
     ├── Unavailable              a dependency is down; try again later (503)
     │   ├── EmbeddingError       the embedder failed
     │   └── GenerationError      the LLM failed
-    └── TransientError           worth retrying (timeouts, 5xx, locked database)
+    ├── TransientError           worth retrying (timeouts, 5xx, locked database)
+    └── ConfigError              the server's own configuration is wrong (start-up, CLI)
 """
 
 from __future__ import annotations
@@ -94,3 +95,11 @@ class GenerationError(Unavailable):
 
 class TransientError(RagdError):
     """A failure that a later retry may not meet: timeouts, 5xx, a locked database."""
+
+
+class ConfigError(RagdError):
+    """A setting or a file it names is unusable (a key file that is not a key, say).
+
+    Raised at start-up or by a CLI command, not by a request: the operator, not the
+    client, must fix it.
+    """
