@@ -8,6 +8,7 @@ the server each point it where they need; every bad value becomes one readable
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -171,6 +172,20 @@ class Settings(BaseSettings):
     )
     embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = Field(64, ge=1, le=4096)
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "onnx", description="Local model runner: onnx (ONNX Runtime, faster) or torch."
+    )
+    embedding_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads per local model call; 0 = the runtime's default."
+    )
+    embedding_onnx_dir: Path | None = Field(
+        None,
+        description="Where the local model's ONNX export is kept; default ~/.cache/ragd/onnx "
+        "($XDG_CACHE_HOME).",
+    )
+    query_cache_size: int = Field(
+        1024, ge=0, le=1_000_000, description="Query embeddings kept per process; 0 = no cache."
+    )
 
     chunk_max_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap_tokens: int = Field(32, ge=0, le=1024)
@@ -449,6 +464,15 @@ class Settings(BaseSettings):
             )
             return url.render_as_string(hide_password=False)
         return f"sqlite:///{(self.data_dir / 'ragd.db').resolve()}"
+
+    @property
+    def resolved_embedding_onnx_dir(self) -> Path:
+        """A cache shared by every data directory of this user: the export depends only
+        on the model's weights (its folder name says which), not on any one database."""
+        if self.embedding_onnx_dir:
+            return self.embedding_onnx_dir
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "ragd" / "onnx"
 
     @property
     def resolved_keyword_index_dir(self) -> Path:
