@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     max_filter_keys: int = Field(CEILINGS.filter_keys, ge=1, le=CEILINGS.filter_keys)
     max_filter_key_chars: int = Field(CEILINGS.filter_key_chars, ge=1, le=CEILINGS.filter_key_chars)
     rrf_k: int = Field(60, ge=1, le=10_000)
-    hybrid_fusion: Literal["convex", "rrf"] = "convex"
+    hybrid_fusion: Literal["adaptive", "convex", "rrf"] = "adaptive"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
     hybrid_final_keyword_weight: float = Field(0.05, ge=0, le=1)
     hybrid_feedback_docs: int = Field(5, ge=0, le=50)

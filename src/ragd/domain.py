@@ -27,6 +27,11 @@ class FusionWeights:
     final_keyword_weight: float
     feedback_docs: int
     feedback_weight: float
+    # Adaptive fusion: both keyword weights are scaled by min(1, agreement / this), the
+    # agreement being the share of the two legs' top ``agreement_depth`` chunks they
+    # have in common; 0 keeps the weights fixed (plain convex fusion).
+    agreement_full: float = 0.0
+    agreement_depth: int = 10
 
 
 @dataclass(frozen=True)

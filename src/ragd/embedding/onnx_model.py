@@ -137,7 +137,7 @@ class OnnxSentenceModel:
         if not (model_dir / "tokenizer.json").is_file():
             raise UnsupportedModel("no fast tokenizer (tokenizer.json)")
         self.pooling = _pooling_mode(model_dir)
-        self.graph = _exported(model_dir, cache_dir)
+        self.graph = ensure_exported(model_dir, cache_dir)
         self.session = _session(self.graph, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.tokenizer = _tokenizer(model_dir, _max_length(model_dir))
@@ -167,7 +167,7 @@ class OnnxSentenceModel:
         return _pool(hidden, feed["attention_mask"], self.pooling)
 
 
-def _exported(model_dir: Path, cache_dir: Path) -> Path:
+def ensure_exported(model_dir: Path, cache_dir: Path) -> Path:
     """The graph for these weights, exported on first use; in a temporary folder when
     the cache folder cannot be written (a read-only home in a container)."""
     name = Path(f"{model_dir.name}-{fingerprint(model_dir)}") / "model.onnx"
