@@ -26,6 +26,8 @@ from ragd.services.documents import DocumentService
 from ragd.services.ingestion import IngestionService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
+from ragd.services.source_sync import SourceSyncer
+from ragd.services.sources import SourceService
 from ragd.store import Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -76,6 +78,13 @@ class Container:
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
+        self.sources = SourceService(
+            self.store,
+            self.collections,
+            SourceSyncer(self.store, self.embedder, settings),
+            settings,
+            self.limits,
+        )
         self.ingestion = IngestionService(
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
