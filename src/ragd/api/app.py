@@ -28,6 +28,7 @@ from ragd.api.routes import (
     metrics,
     openai_compat,
     search,
+    sources,
     ui,
 )
 from ragd.api.routes import mcp as mcp_http
@@ -52,6 +53,7 @@ _ROUTERS = tuple(
         metrics,
         collections,
         documents,
+        sources,
         search,
         chat,
         openai_compat,

@@ -45,7 +45,7 @@ def resolve_folder(location: str, roots: Sequence[str]) -> Path:
             "folder sources are disabled on this server: its operator allows them by "
             "setting RAGD_SOURCES_FOLDER_ROOTS"
         )
-    if not location or len(location) > _MAX_PATH_CHARS or "\x00" in location:
+    if not location or len(location) > _MAX_PATH_CHARS or not location.isprintable():
         raise InvalidInput("location must be an absolute path to a folder")
     path = Path(location)
     if not path.is_absolute():

@@ -1,0 +1,104 @@
+"""/v1/collections/{id}/sources and /v1/sources/{id}: synced sources."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from ragd.api.bodies import JsonBodyRoute
+from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.api.schemas.sources import (
+    Schedule,
+    SourceCreate,
+    SourceList,
+    SourcePublic,
+    SourceWithSecretPublic,
+    SyncCountsPublic,
+)
+from ragd.domain import Source
+
+router = APIRouter(tags=["sources"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
+
+
+def to_public(source: Source) -> SourcePublic:
+    return SourcePublic(**_fields(source))
+
+
+def _fields(source: Source) -> dict[str, object]:
+    return {
+        "id": source.id,
+        "collection_id": source.collection_id,
+        "type": source.type,
+        "location": source.location,
+        "mapping": source.mapping,
+        "schedule": Schedule(**source.schedule) if source.schedule else None,
+        "webhook_url": f"/v1/sources/{source.id}/webhook",
+        "last_sync_at": source.last_sync_at,
+        "last_status": source.last_status,
+        "last_items": SyncCountsPublic(**source.last_counts.__dict__),
+        "last_error": source.last_error,
+        "next_sync_at": source.next_sync_at,
+        "created_at": source.created_at,
+        "updated_at": source.updated_at,
+    }
+
+
+@router.post(
+    "/v1/collections/{collection_id}/sources",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SourceWithSecretPublic,
+    summary="Add a synced source; its webhook secret is in this response only",
+    responses=FORBIDDEN,
+)
+async def create_source(
+    collection_id: str,
+    body: SourceCreate,
+    container: ContainerDep,
+    key: WriteKey,
+    response: Response,
+) -> SourceWithSecretPublic:
+    created = await run_in_threadpool(
+        lambda: container.sources.create(
+            collection_id,
+            type=body.type,
+            location=body.location,
+            schedule=body.schedule.model_dump() if body.schedule else None,
+            mapping=body.mapping,
+            allowed=key.collection_ids,
+        )
+    )
+    response.headers["Location"] = f"/v1/sources/{created.source.id}"
+    return SourceWithSecretPublic(**_fields(created.source), secret=created.secret)
+
+
+@router.get("/v1/collections/{collection_id}/sources", response_model=SourceList)
+def list_sources(collection_id: str, container: ContainerDep, key: ReadKey) -> SourceList:
+    found = container.sources.list_all(collection_id, allowed=key.collection_ids)
+    return SourceList(sources=[to_public(s) for s in found])
+
+
+@router.get("/v1/sources/{source_id}", response_model=SourcePublic)
+def get_source(source_id: str, container: ContainerDep, key: ReadKey) -> SourcePublic:
+    return to_public(container.sources.get(source_id, allowed=key.collection_ids))
+
+
+@router.delete(
+    "/v1/sources/{source_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a source and the documents it synced",
+    responses=FORBIDDEN,
+)
+def delete_source(source_id: str, container: ContainerDep, key: WriteKey) -> Response:
+    container.sources.delete(source_id, allowed=key.collection_ids)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/sources/{source_id}/rotate-secret",
+    response_model=SourceWithSecretPublic,
+    summary="Replace the webhook secret; the old one stops working at once",
+    responses=FORBIDDEN,
+)
+def rotate_secret(source_id: str, container: ContainerDep, key: WriteKey) -> SourceWithSecretPublic:
+    rotated = container.sources.rotate_secret(source_id, allowed=key.collection_ids)
+    return SourceWithSecretPublic(**_fields(rotated.source), secret=rotated.secret)
