@@ -339,3 +339,33 @@ def test_search_never_sees_two_versions_or_a_deleted_document(
         hits = container.search.search("zebra soon to be removed", collections=[cid], top_k=50)
         assert doomed not in {hit.document_id for hit in hits}
         assert {w for h in hits for w in h.text.split() if w.startswith("ver")} <= {"ver5."}
+
+
+class _StopAfter:
+    """A progress sink that stops the sync after ``n`` items, as a cancelled job does."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def progress(self, done: int, total: int) -> None:
+        if done >= self.n:
+            raise KeyboardInterrupt
+
+
+def test_a_sync_stopped_midway_keeps_whole_items_and_frees_the_source(
+    container: Container, site: Site
+) -> None:
+    urls = [site.put(f"/p{n}", page(f"P{n}", f"Page number {n}.")) for n in range(17)]
+    cid = collection_id(container)
+    source_id = container.sources.create(cid, type="urls", location=urls).source.id
+    with pytest.raises(KeyboardInterrupt):
+        container.sources.sync_now(source_id, progress=_StopAfter(16))
+    stopped = container.sources.get(source_id)
+    assert stopped.last_status == "failed" and "stopped" in (stopped.last_error or "")
+    held = container.store.list_source_items(source_id)
+    assert len(held) == stopped.last_counts.added == 16  # one full batch was stored
+    for item in held.values():
+        assert container.documents.get(item.document_id).status == "ready"
+    # The source is free again, and the next sync picks up where this one stopped.
+    rest = container.sources.sync_now(source_id)
+    assert (rest["added"], rest["unchanged"]) == (1, 16)

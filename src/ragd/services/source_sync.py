@@ -127,16 +127,18 @@ class SourceSyncer:
             log.info("source sync already running; another run is queued", source_id=source_id)
             return {"source_id": source_id, "status": "skipped"}
         run = _Run(self, source, owner, progress or _Silent())
-        outcome = run.execute()
         try:
-            self.store.finish_source_sync(source.id, owner=owner, outcome=outcome)
-        except RagdError as exc:  # deleted meanwhile
-            log.info("source gone at the end of its sync", source_id=source_id, error=exc.detail)
+            outcome = run.execute()
+        except BaseException as exc:
+            # Cancelled, the worker stopping, or a bug: every item written so far is
+            # whole, so record how far it got, release the source, and let it through.
+            self._finish(
+                source.id, owner, run.outcome("failed", f"sync stopped ({type(exc).__name__})")
+            )
+            raise
+        self._finish(source.id, owner, outcome)
         log.info(
-            "source synced",
-            source_id=source_id,
-            status=outcome.status,
-            **outcome.counts.__dict__,
+            "source synced", source_id=source_id, status=outcome.status, **outcome.counts.__dict__
         )
         return {
             "source_id": source_id,
@@ -144,6 +146,12 @@ class SourceSyncer:
             **outcome.counts.__dict__,
             "error": outcome.error,
         }
+
+    def _finish(self, source_id: str, owner: str, outcome: SyncOutcome) -> None:
+        try:
+            self.store.finish_source_sync(source_id, owner=owner, outcome=outcome)
+        except NotFound:
+            log.info("source deleted during its sync", source_id=source_id)
 
 
 class _Run:
@@ -160,30 +168,27 @@ class _Run:
         self.progress = progress
         self.tally = _Tally()
         self.collection: Collection | None = None
+        self.fetch_state = source.fetch_state
         self._lease_checked = time.monotonic()
 
     def execute(self) -> SyncOutcome:
-        status: SyncStatus = "ok"
-        error: str | None = None
-        fetch_state = self.source.fetch_state
+        """Sync, and say how it went; a domain error ends the sync as ``failed`` (items
+        written before it stay), anything else propagates."""
         try:
             self.collection = self.store.get_collection(self.source.collection_id, counts=False)
             listing = _list(self.source, self.settings)
-            fetch_state = listing.fetch_state or fetch_state
+            self.fetch_state = listing.fetch_state or self.fetch_state
             for problem in listing.problems:
                 self.tally.fail(None, problem)
             self._apply(listing)
-        except LeaseLost as exc:
-            status, error = "failed", exc.detail
         except RagdError as exc:
-            status, error = "failed", exc.detail
-        except Exception as exc:  # a cancelled job, an unexpected bug: record, then stop
-            log.exception("source sync failed", source_id=self.source.id)
-            status, error = "failed", f"sync stopped ({type(exc).__name__})"
-        if status == "ok" and self.tally.counts["failed"]:
-            status = "partial"
+            return self.outcome("failed", exc.detail)
+        if self.tally.counts["failed"]:
             shown = "; ".join(self.tally.errors[:_ERRORS_SHOWN])
-            error = f"{self.tally.counts['failed']} item(s) failed: {shown}"
+            return self.outcome("partial", f"{self.tally.counts['failed']} item(s) failed: {shown}")
+        return self.outcome("ok", None)
+
+    def outcome(self, status: SyncStatus, error: str | None) -> SyncOutcome:
         interval = self.source.interval_s
         finished = utcnow()
         return SyncOutcome(
@@ -192,7 +197,7 @@ class _Run:
             error=error,
             finished_at=finished,
             next_sync_at=finished + dt.timedelta(seconds=interval) if interval else None,
-            fetch_state=fetch_state,
+            fetch_state=self.fetch_state,
         )
 
     def _apply(self, listing: _Listing) -> None:
