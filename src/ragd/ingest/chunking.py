@@ -166,6 +166,7 @@ def chunk_document(
     max_tokens: int = 200,
     overlap_tokens: int = 32,
     max_chunks: int | None = None,
+    markdown: bool = True,
 ) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_tokens`` estimated tokens.
 
@@ -175,14 +176,15 @@ def chunk_document(
     chunked as one section (a table of contents, or a file of a million ``#`` lines, must
     not become one chunk per line). Past ``max_chunks`` it stops with a ParseError: every
     chunk costs an embedding and a row, so a document that needs more is refused, not
-    stored in part.
+    stored in part. With ``markdown`` false (source code) no line is a heading or a
+    fence: paragraphs are cut at blank lines and, when too long, between lines.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be >= 0 and less than max_tokens")
     chunks: list[Chunk] = []
-    sections = _split_sections(text)
+    sections = _split_sections(text) if markdown else [_Section(0, (), None, _code_blocks(text))]
     index = 0
     while index < len(sections):
         path, blocks, index = _next_section(text, sections, index)
@@ -296,6 +298,24 @@ def _split_sections(text: str) -> list[_Section]:
         sections.append(_Section(line.heading.level, path, line.heading))
     sections[-1].blocks = _blocks(text, lines)
     return sections
+
+
+def _code_blocks(text: str) -> list[_Block]:
+    """Runs of non-blank lines, each cut between lines if over the budget."""
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    pos = 0
+    for raw in text.split("\n"):
+        start, end = pos, pos + len(raw.rstrip())
+        pos += len(raw) + 1
+        if not raw.strip():
+            current = None
+        elif current is not None:
+            current.end = end
+        else:
+            current = _Block(start, end, "code")
+            blocks.append(current)
+    return blocks
 
 
 def _blocks(text: str, lines: list[_Line]) -> list[_Block]:
