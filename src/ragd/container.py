@@ -18,6 +18,7 @@ from ragd.generation.extractive import ExtractiveGenerator
 from ragd.generation.llm import LLMConfig, LLMGenerator
 from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
+from ragd.services.audit import AuditService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
 from ragd.services.completions import CompletionService
@@ -76,6 +77,7 @@ class Container:
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
+        self.audit = AuditService(self.store, settings, self.limits)
         self.ingestion = IngestionService(
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
@@ -113,4 +115,13 @@ class Container:
 
     def close(self) -> None:
         self.stop_background_worker()
+        self._close_audit()
         self.store.close()
+
+    def _close_audit(self) -> None:
+        """Sign the audit chain's head on the way out; a database that is already gone
+        must not turn a clean shutdown into a crash (the next checkpoint covers it)."""
+        try:
+            self.audit.close()
+        except Exception as exc:  # shutdown goes on whatever failed
+            log.warning("could not checkpoint the audit log on shutdown", error=str(exc))

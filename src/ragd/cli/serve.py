@@ -120,6 +120,7 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         settings = container.settings
+        container.audit.signer()  # made on first start; checkpoints on the way out need it
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
