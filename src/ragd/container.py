@@ -115,12 +115,14 @@ class Container:
 
     def close(self) -> None:
         self.stop_background_worker()
-        self._close_audit()
         self.store.close()
 
-    def _close_audit(self) -> None:
-        """Sign the audit chain's head on the way out; a database that is already gone
-        must not turn a clean shutdown into a crash (the next checkpoint covers it)."""
+    def close_audit(self) -> None:
+        """When a server or worker stops: write pending failed-authentication counts and
+        sign the audit chain's head. (One-shot CLI commands leave signing to the next
+        periodic checkpoint: ``ragd audit verify`` must not sign what it just checked.)
+        A database that is already gone must not turn a clean shutdown into a crash;
+        the next checkpoint covers what this one would have."""
         try:
             self.audit.close()
         except Exception as exc:  # shutdown goes on whatever failed

@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             yield
         finally:
             if owned:
+                await run_in_threadpool(active.close_audit)
                 await run_in_threadpool(active.close)
             await limiter.close()
             close_observability()

@@ -127,5 +127,6 @@ def worker(
         try:
             container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
         finally:
+            container.close_audit()
             if stop_metrics is not None:
                 stop_metrics()
