@@ -262,6 +262,13 @@ class Settings(BaseSettings):
         description="Ed25519 PEM key signing audit checkpoints and exports; default: "
         "generated in data_dir.",
     )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Sign a checkpoint of the audit chain every this many events (and on "
+        "shutdown).",
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
