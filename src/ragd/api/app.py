@@ -24,6 +24,7 @@ from ragd.api.routes import (
     documents,
     evaluations,
     health,
+    jobs,
     keys,
     metrics,
     openai_compat,
@@ -57,6 +58,7 @@ _ROUTERS = tuple(
         openai_compat,
         keys,
         evaluations,
+        jobs,
         mcp_http,
         ui,
     )
