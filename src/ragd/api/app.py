@@ -25,6 +25,7 @@ from ragd.api.routes import (
     documents,
     evaluations,
     health,
+    jobs,
     keys,
     metrics,
     openai_compat,
@@ -59,6 +60,7 @@ _ROUTERS = tuple(
         keys,
         audit,
         evaluations,
+        jobs,
         mcp_http,
         ui,
     )

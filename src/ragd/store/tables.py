@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -301,4 +303,44 @@ audit_checkpoints = Table(
     Column("signature", String(200), nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# Background jobs (exports, imports, reindexes, syncs): claimed with a lease like
+# documents. ``collection_id`` has no foreign key: the row is the job's history and
+# outlives the collection. At most one queued job per ``dedup_key`` (bursts coalesce).
+jobs = Table(
+    "jobs",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # queued|running|succeeded|failed|cancelled
+    Column("collection_id", String(40), nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("progress_done", Integer, nullable=False, default=0),
+    Column("progress_total", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    # When a queued job is due: its retry time, or its "run at" when scheduled.
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("dedup_key", String(200), nullable=True),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_jobs_status_next", "status", "next_attempt_at"),
+    Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_collection_created", "collection_id", "created_at", "id"),
+    Index(
+        "uq_jobs_dedup_queued",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("status = 'queued'"),
+        postgresql_where=text("status = 'queued'"),
+    ),
 )

@@ -11,6 +11,7 @@ from ragd.audit import AuditEntry
 from ragd.domain import Collection
 from ragd.errors import Conflict, NotFound
 from ragd.store.sql.audit_chain import AuditChain
+from ragd.store.sql.background_jobs import cancel_collection_jobs
 from ragd.store.sql.convert import collection_from_row
 from ragd.store.sql.database import Database
 from ragd.store.tables import chunks, collections, documents, new_id, utcnow
@@ -105,6 +106,8 @@ class SqlCollections:
             # Chunks first and explicitly: their full-text rows go with them, and the
             # cascade would otherwise do it row by row through documents.
             removed = conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
+            # A job's row outlives its collection; the work on it must not.
+            cancel_collection_jobs(conn, collection_id)
             deleted: int = conn.execute(
                 delete(collections).where(collections.c.id == collection_id)
             ).rowcount

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from ragd.audit import AuditEntry
 from ragd.domain import Document, Job, JobCompletion, NewChunk
@@ -24,6 +24,7 @@ from ragd.store.base import LeaseLost
 from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.database import Database
+from ragd.store.sql.leases import due, leased_by_dead_owners
 from ragd.store.sql.queries import bump_chunks_version, documents_by_id
 from ragd.store.tables import chunks, collections, document_sources, documents, utcnow
 
@@ -37,19 +38,9 @@ class SqlJobQueue:
     def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]:
         def work(conn: Connection) -> list[Job]:
             now = utcnow()
-            due = or_(
-                and_(
-                    documents.c.status == "queued",
-                    or_(
-                        documents.c.next_attempt_at.is_(None),
-                        documents.c.next_attempt_at <= now,
-                    ),
-                ),
-                and_(documents.c.status == "processing", documents.c.lease_expires_at < now),
-            )
             candidates = (
                 select(documents.c.id)
-                .where(due)
+                .where(due(documents, running="processing", now=now))
                 .order_by(documents.c.created_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -187,12 +178,11 @@ class SqlJobQueue:
         self._db.write(work)
 
     def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
-        leased = select(documents.c.id, documents.c.lease_owner).where(
-            documents.c.status == "processing",
-            documents.c.lease_owner.like(f"{host}:%"),
+        dead = self._db.read(
+            lambda conn: leased_by_dead_owners(
+                conn, documents, running="processing", host=host, is_alive=is_alive
+            )
         )
-        rows = self._db.read(lambda conn: conn.execute(leased).all())
-        dead = [row.id for row in rows if not is_alive(_owner_pid(row.lease_owner))]
         if not dead:
             return 0
         statement = (
@@ -355,11 +345,6 @@ def _chunk_values(row: Any, completion: JobCompletion) -> list[dict[str, Any]]:
         }
         for chunk in completion.chunks
     ]
-
-
-def _owner_pid(owner: str) -> int:
-    parts = owner.split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
 
 
 # A job is its document row's columns of these names, plus the source and the model

@@ -5,8 +5,7 @@ holds the last event's seq and hash in one row that appending locks, so writers 
 processes extend one linear, gap-free chain; it starts at seq 0 and the genesis hash.
 
 Revision ID: 0010
-Revises: 0008 (0009, the jobs table, is being added on another branch; the
-coordinator rechains this onto it at merge)
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -18,7 +17,7 @@ from alembic import op
 from ragd.store.tables import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
