@@ -7,7 +7,7 @@ place. ``webhook_deliveries`` remembers the signatures of recent webhook calls s
 replayed request is refused by every replica.
 
 Revision ID: 0011
-Revises: 0008 (0009 once it is on main: the coordinator rechains)
+Revises: 0010
 Create Date: 2026-12-05
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from ragd.store.tables import UTCDateTime
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
