@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     sources_min_interval_s: int = Field(
         60, ge=1, le=86_400, description="The shortest schedule interval a source may ask for."
     )
+    sources_poll_s: float = Field(
+        5.0, gt=0, le=3600, description="How often workers look for sources due to sync."
+    )
     webhook_tolerance_s: int = Field(
         300, ge=10, le=3600, description="How far a webhook's timestamp may be from now."
     )

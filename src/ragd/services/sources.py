@@ -20,23 +20,30 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from ragd.auth import Allowed
 from ragd.config import Settings
-from ragd.domain import SOURCE_TYPES, NewSource, Source, SourceType
-from ragd.errors import InvalidInput, NotFound, Unauthorized
+from ragd.domain import SOURCE_TYPES, JobInfo, NewSource, Source, SourceType
+from ragd.errors import FetchError, InvalidInput, NotFound, Unauthorized
 from ragd.ingest.fetch import check_url
 from ragd.ingest.sources.folder import check_patterns, resolve_folder
 from ragd.ingest.sources.spreadsheet import check_mapping
 from ragd.limits import Limits
 from ragd.services.collections import CollectionService
+from ragd.services.jobs import JobContext, JobService
 from ragd.services.source_sync import SourceSyncer, SyncProgress
 from ragd.store.base import Store
 from ragd.store.tables import utcnow
 
+log = structlog.get_logger(__name__)
+
+SYNC_JOB = "source_sync"
 SIGNATURE_HEADER = "X-Ragd-Signature"
 TIMESTAMP_HEADER = "X-Ragd-Timestamp"
 _SIGNATURE = re.compile(r"^sha256=([0-9a-f]{64})$")
@@ -73,14 +80,17 @@ class SourceService:
         store: Store,
         collections: CollectionService,
         syncer: SourceSyncer,
+        jobs: JobService,
         settings: Settings,
         limits: Limits,
     ) -> None:
         self.store = store
         self.collections = collections
         self.syncer = syncer
+        self.jobs = jobs
         self.settings = settings
         self.limits = limits
+        jobs.register(SYNC_JOB, self._run_job)
 
     def create(
         self,
@@ -138,7 +148,60 @@ class SourceService:
         self.get(source_id, allowed=allowed)
         return self.syncer.sync(source_id, progress)
 
+    # -- sync jobs: triggered by hand, by webhook, by the schedule ------------------------
+
+    def trigger(self, source_id: str, *, actor: str, allowed: Allowed = None) -> JobInfo:
+        """Queue a sync of the source; while one is queued and not started, every
+        trigger returns that job (``dedup_key``), so a burst of them is one sync."""
+        source = self.get(source_id, allowed=allowed)
+        return self._submit(source, actor)
+
+    def _submit(self, source: Source, actor: str) -> JobInfo:
+        return self.jobs.submit(
+            kind=SYNC_JOB,
+            collection_id=source.collection_id,
+            params={"source_id": source.id},
+            actor=actor,
+            dedup_key=f"source:{source.id}",
+        )
+
+    def _run_job(self, job: JobInfo, ctx: JobContext) -> dict[str, Any]:
+        """The ``source_sync`` handler: a sync whose listing failed fails the job with
+        the sync's error (the source records it too; its schedule tries again)."""
+        result = self.syncer.sync(str(job.params.get("source_id", "")), ctx)
+        if result["status"] == "failed":
+            raise FetchError(result.get("error") or "the sync failed")
+        return result
+
+    def schedule_due(self, *, limit: int = 100) -> int:
+        """Queue a sync for every source whose scheduled time has come; each due run is
+        claimed by exactly one scheduler, whichever process runs it. Returns how many."""
+        due = self.store.claim_due_sources(limit=limit)
+        for source in due:
+            try:
+                self._submit(source, "scheduler")
+            except NotFound:
+                continue  # deleted meanwhile (with its collection)
+        return len(due)
+
+    def run_scheduler(self, stop: threading.Event) -> None:
+        """Poll for due sources every ``RAGD_SOURCES_POLL_S`` until ``stop`` is set (the
+        worker processes run this beside their job runner)."""
+        while not stop.is_set():
+            try:
+                self.schedule_due()
+            except Exception as exc:  # keep polling through database hiccups
+                log.error("source scheduler cycle failed", error_type=type(exc).__name__)
+            stop.wait(self.settings.sources_poll_s)
+
     # -- webhooks ------------------------------------------------------------------------
+
+    def webhook(
+        self, source_id: str, *, timestamp: str | None, signature: str | None, body: bytes
+    ) -> JobInfo:
+        """Verify a webhook request (:meth:`verify_webhook`) and queue its sync."""
+        source = self.verify_webhook(source_id, timestamp=timestamp, signature=signature, body=body)
+        return self._submit(source, "webhook")
 
     def verify_webhook(
         self,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from ragd.api.bodies import JsonBodyRoute
+from ragd.api.contract import problem_responses
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.api.ratelimit import enforce_rate_limit
+from ragd.api.schemas.jobs import JobPublic
 from ragd.api.schemas.sources import (
     Schedule,
     SourceCreate,
@@ -15,7 +21,9 @@ from ragd.api.schemas.sources import (
     SourceWithSecretPublic,
     SyncCountsPublic,
 )
-from ragd.domain import Source
+from ragd.domain import JobInfo, Source
+from ragd.errors import PayloadTooLarge
+from ragd.limits import CEILINGS
 
 router = APIRouter(tags=["sources"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
 
@@ -102,3 +110,74 @@ def delete_source(source_id: str, container: ContainerDep, key: WriteKey) -> Res
 def rotate_secret(source_id: str, container: ContainerDep, key: WriteKey) -> SourceWithSecretPublic:
     rotated = container.sources.rotate_secret(source_id, allowed=key.collection_ids)
     return SourceWithSecretPublic(**_fields(rotated.source), secret=rotated.secret)
+
+
+def _queued(job: JobInfo, response: Response) -> JobPublic:
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobPublic.of(job, dt.datetime.now(dt.UTC))
+
+
+@router.post(
+    "/v1/sources/{source_id}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    summary="Sync a source now: its sync job (one already queued is returned)",
+    responses=FORBIDDEN,
+)
+def sync_source(
+    source_id: str, container: ContainerDep, key: WriteKey, response: Response
+) -> JobPublic:
+    job = container.sources.trigger(
+        source_id, actor=key.prefix or "anonymous", allowed=key.collection_ids
+    )
+    return _queued(job, response)
+
+
+_WEBHOOK_BODY = {
+    "requestBody": {
+        "required": False,
+        "description": "Any payload, up to 1 MB; only its signature is checked.",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "/v1/sources/{source_id}/webhook",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    summary="Trigger a sync, signed with the source's secret (no API key)",
+    description="`X-Ragd-Timestamp`: Unix seconds; `X-Ragd-Signature`: `sha256=` and the "
+    "hex HMAC-SHA256 of `{timestamp}.{body}` under the source's secret. A bad or missing "
+    "signature, a timestamp outside RAGD_WEBHOOK_TOLERANCE_S, a replayed request or an "
+    "unknown source: 401, and nothing runs. Requests while a sync is queued return that "
+    "job.",
+    responses=problem_responses(401, 413, 429),
+    openapi_extra=_WEBHOOK_BODY,
+)
+async def source_webhook(
+    source_id: str,
+    request: Request,
+    container: ContainerDep,
+    response: Response,
+    x_ragd_timestamp: Annotated[str | None, Header(max_length=32)] = None,
+    x_ragd_signature: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobPublic:
+    await enforce_rate_limit(request)  # by client address: there is no key
+    body = await _bounded_body(request, CEILINGS.webhook_body_bytes)
+    job = await run_in_threadpool(
+        lambda: container.sources.webhook(
+            source_id, timestamp=x_ragd_timestamp, signature=x_ragd_signature, body=body
+        )
+    )
+    return _queued(job, response)
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it passes ``limit`` bytes."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"a webhook body must be at most {limit} bytes")
+    return bytes(body)
