@@ -205,3 +205,31 @@ def test_deleting_the_collection_deletes_its_sources(
     with pytest.raises(NotFound):
         store.get_source(source.id)
     assert factory.count("source_items") == 0
+
+
+def test_source_changes_append_audit_events(store: AnyStore, factory: StoreFactory) -> None:
+    collection = factory.collection()
+    source = store.add_source(new_source(collection.id))
+    store.set_source_secret(source.id, "rotated")
+    store.begin_source_sync(source.id, owner=OWNER, lease_s=60)
+    doc = store.put_source_item(source.id, owner=OWNER, item=item(factory, "a", "x"))
+    store.put_source_item(source.id, owner=OWNER, item=item(factory, "a", "y"))
+    store.delete_source_items(source.id, owner=OWNER, keys=["a"])
+    store.finish_source_sync(source.id, owner=OWNER, outcome=outcome(added=1, deleted=1))
+    store.remember_webhook(source.id, "d" * 64, utcnow())  # bookkeeping: no event
+    store.delete_source(source.id)
+
+    found = store.read_audit(lambda reader: list(reader.events()))
+    ours = [e for e in found if e.action.startswith("source.")]
+    assert [e.action for e in ours] == [
+        "source.create",
+        "source.rotate_secret",
+        "source.item_add",
+        "source.item_replace",
+        "source.item_delete",
+        "source.sync",
+        "source.delete",
+    ]
+    assert ours[2].target == (doc, collection.id)
+    assert ours[5].detail["added"] == 1 and ours[5].detail["status"] == "ok"
+    assert all("rotated" not in str(e.detail) and "s3cret" not in str(e.detail) for e in ours)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from ragd.audit import AuditEntry
 from ragd.domain import (
     JobCompletion,
     NewSource,
@@ -28,6 +29,7 @@ from ragd.domain import (
 )
 from ragd.errors import NotFound
 from ragd.store.base import LeaseLost
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.database import Database
 from ragd.store.sql.jobs import swap_chunks
 from ragd.store.sql.queries import bump_chunks_version, require_collection
@@ -57,9 +59,11 @@ def key_hash(key: str) -> str:
 
 
 class SqlSources:
-    """Sources, their items and webhook deliveries."""
+    """Sources, their items and webhook deliveries; every change of a source or of the
+    documents it holds appends its audit event in the same transaction."""
 
     _db: Database
+    _audit: AuditChain
 
     # -- the source rows -----------------------------------------------------------------
 
@@ -91,6 +95,9 @@ class SqlSources:
                     updated_at=now,
                 )
             )
+            detail = {"type": new.type, "scheduled": new.schedule is not None}
+            event = AuditEntry("source.create", (source_id, new.collection_id), detail)
+            self._audit.append(conn, [event])
 
         self._db.write(work)
         return self.get_source(source_id)
@@ -119,18 +126,23 @@ class SqlSources:
             conn.execute(delete(sources).where(sources.c.id == source_id))
             if removed:
                 bump_chunks_version(conn, row.collection_id)
+            detail = {"documents": len(ids), "chunks": removed}
+            event = AuditEntry("source.delete", (source_id, row.collection_id), detail)
+            self._audit.append(conn, [event])
             return len(ids)
 
         return self._db.write(work)
 
     def set_source_secret(self, source_id: str, secret: str) -> Source:
         def work(conn: Connection) -> None:
-            _source_row(conn, source_id, lock=True)
+            row = _source_row(conn, source_id, lock=True)
             conn.execute(
                 update(sources)
                 .where(sources.c.id == source_id)
                 .values(secret=secret, updated_at=utcnow())
             )
+            event = AuditEntry("source.rotate_secret", (source_id, row.collection_id), {})
+            self._audit.append(conn, [event])
 
         self._db.write(work)
         return self.get_source(source_id)
@@ -188,6 +200,14 @@ class SqlSources:
             ref = _DocumentRef(document_id, row.collection_id, item.title)
             swap_chunks(conn, self._db.dialect, [(ref, completion)])
             bump_chunks_version(conn, row.collection_id)
+            action = "source.item_add" if existing is None else "source.item_replace"
+            detail = {
+                "source_id": source_id,
+                "chunks": len(item.chunks),
+                "content_hash": item.content_hash,
+            }
+            target = (str(document_id), row.collection_id)
+            self._audit.append(conn, [AuditEntry(action, target, detail)])
             return str(document_id)
 
         return self._db.write(work)
@@ -215,6 +235,15 @@ class SqlSources:
             ids = list(conn.execute(held).scalars())
             if _delete_documents(conn, ids):
                 bump_chunks_version(conn, row.collection_id)
+            self._audit.append(
+                conn,
+                [
+                    AuditEntry(
+                        "source.item_delete", (doc, row.collection_id), {"source_id": source_id}
+                    )
+                    for doc in ids
+                ],
+            )
             return len(ids)
 
         return self._db.write(work)
@@ -280,6 +309,9 @@ class SqlSources:
                     updated_at=utcnow(),
                 )
             )
+            detail = {"status": outcome.status, **counts.__dict__}
+            event = AuditEntry("source.sync", (source_id, row.collection_id), detail)
+            self._audit.append(conn, [event])
 
         self._db.write(work)
         return self.get_source(source_id)
