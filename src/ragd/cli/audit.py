@@ -29,7 +29,7 @@ audit_app = typer.Typer(
 @audit_app.command("pubkey")
 def audit_pubkey() -> None:
     """Print the public key (PEM) that verifies the checkpoint signatures."""
-    with _container() as container:
+    with _container(migrate=False) as container:
         pem = container.audit.public_key_pem()
     print(pem, end="")  # plain: an auditor pipes this into a file
 
@@ -47,7 +47,7 @@ def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Check every event's hash and link and every checkpoint's signature."""
-    with _container() as container:
+    with _container(migrate=False) as container:
         try:
             verdict = container.audit.verify(public_key)
         except ConfigError as exc:
@@ -96,7 +96,7 @@ def audit_list(
 ) -> None:
     """Print the newest events as JSON lines."""
     filters = AuditFilters(action=action, actor=actor, target=target)
-    with _container() as container:
+    with _container(migrate=False) as container:
         page = container.audit.list_page(filters, limit=limit, cursor=None)
     for event in page.items:
         record = {**asdict(event), "at": format_at(event.at), "target": list(event.target)}
