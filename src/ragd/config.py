@@ -202,6 +202,19 @@ class Settings(BaseSettings):
     parse_max_memory_mb: int = Field(
         2048, ge=0, le=1_048_576, description="Memory one parse may add, in MB; 0 = no cap."
     )
+    parse_max_cells: int = Field(
+        200_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Spreadsheet or CSV cells read, empty ones too.",
+    )
+    # ZIP containers (DOCX, PPTX, XLSX, EPUB), checked from the central directory before
+    # anything is extracted, at upload and again in the worker.
+    zip_max_members: int = Field(10_000, ge=1, le=10_000_000)
+    zip_max_uncompressed_mb: float = Field(512.0, gt=0, le=1_048_576)
+    zip_max_ratio: float = Field(
+        100.0, ge=1, le=100_000, description="Per member over 1 MiB: inflated / compressed size."
+    )
 
     max_upload_mb: float = Field(50.0, gt=0, le=10_240)
     allow_private_urls: bool = False
@@ -221,6 +234,24 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(
         1, ge=1, le=64, description="Worker threads in `ragd worker` (one shared model)."
+    )
+
+    # Synced sources (URL lists, sitemaps, spreadsheets, folders; see the README).
+    sources_folder_roots: CommaList = Field(
+        default_factory=list,
+        description="Folders under which folder sources may live; empty = folder sources off.",
+    )
+    sources_max_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="Items (pages, rows, files) one source may list."
+    )
+    sources_min_interval_s: int = Field(
+        60, ge=1, le=86_400, description="The shortest schedule interval a source may ask for."
+    )
+    sources_poll_s: float = Field(
+        5.0, gt=0, le=3600, description="How often workers look for sources due to sync."
+    )
+    webhook_tolerance_s: int = Field(
+        300, ge=10, le=3600, description="How far a webhook's timestamp may be from now."
     )
 
     search_top_k: int = Field(10, ge=1, le=100)
@@ -263,6 +294,13 @@ class Settings(BaseSettings):
         None,
         description="Ed25519 PEM key signing audit checkpoints and exports; default: "
         "generated in data_dir.",
+    )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Sign a checkpoint of the audit chain every this many events (and on "
+        "shutdown).",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -381,7 +419,9 @@ class Settings(BaseSettings):
             raise ValueError("must look like '60/minute;1000/hour'")
         return value
 
-    @field_validator("metrics_allow", "cors_origins", "trusted_hosts", mode="before")
+    @field_validator(
+        "metrics_allow", "cors_origins", "trusted_hosts", "sources_folder_roots", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -413,6 +453,14 @@ class Settings(BaseSettings):
         for item in value:
             if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.:\[\]-]+", item):
                 raise ValueError(f"{item!r} is not a host name, *.domain or *")
+        return value
+
+    @field_validator("sources_folder_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not Path(item).is_absolute():
+                raise ValueError(f"{item!r} is not an absolute path")
         return value
 
     @field_validator("chunk_overlap_tokens")

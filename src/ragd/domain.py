@@ -14,6 +14,9 @@ from ragd.auth import Scope
 Vector = npt.NDArray[np.float32]
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_JOB_STATUSES: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
 MetadataValue = str | int | float | bool | None
 Filters = dict[str, MetadataValue]
 T = TypeVar("T")
@@ -99,6 +102,71 @@ class Job:
     lease_owner: str
     content: bytes
     embedding_model: str
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A background job to queue: exports, imports, reindexes, syncs (not documents,
+    whose row is their own ingestion job).
+
+    ``dedup_key`` coalesces bursts: while a queued job has the same key, submitting
+    returns that one instead. ``run_at`` delays the first attempt (a scheduled job);
+    ``created_by`` names the actor (a key prefix, or ``local`` for the CLI)."""
+
+    kind: str
+    collection_id: str | None
+    params: dict[str, Any]
+    created_by: str
+    max_attempts: int
+    dedup_key: str | None = None
+    run_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A background job as stored: its state, progress, outcome and lease."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    collection_id: str | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    progress_done: int
+    progress_total: int | None
+    error: str | None
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    cancel_requested: bool
+    dedup_key: str | None
+    created_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES
+
+    def rate(self, now: dt.datetime) -> float | None:
+        """Units of progress per second since the job first started (until it finished,
+        or ``now``); ``None`` before it started or before any progress."""
+        if self.started_at is None or self.progress_done <= 0:
+            return None
+        elapsed = ((self.finished_at or now) - self.started_at).total_seconds()
+        return self.progress_done / elapsed if elapsed > 0 else None
+
+    def eta(self, now: dt.datetime) -> float | None:
+        """Seconds until a running job should be done at its current rate; ``None``
+        when that cannot be told (not running, no total, no progress yet)."""
+        rate = self.rate(now)
+        if self.status != "running" or self.progress_total is None or not rate:
+            return None
+        return max(self.progress_total - self.progress_done, 0) / rate
 
 
 @dataclass(frozen=True)
@@ -205,6 +273,105 @@ class ChatMessage:
     content: str
     citations: list[dict[str, Any]]
     created_at: dt.datetime
+
+
+# -- synced sources: collections that ragd keeps in step with a URL list, sitemap,
+# published spreadsheet or server folder ---------------------------------------------
+
+SourceType = Literal["urls", "sitemap", "spreadsheet", "folder"]
+SOURCE_TYPES: tuple[SourceType, ...] = ("urls", "sitemap", "spreadsheet", "folder")
+# never: not synced yet; running: a sync holds the source; ok: every item synced;
+# partial: some items failed (the rest synced); failed: the listing itself failed.
+SyncStatus = Literal["never", "running", "ok", "partial", "failed"]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What one sync did to the items of its source."""
+
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    failed: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class NewSource:
+    """A source to store; ``secret`` is the webhook key, shown to its creator once."""
+
+    collection_id: str
+    type: SourceType
+    location: str | list[str]
+    mapping: dict[str, Any]
+    schedule: dict[str, Any] | None
+    secret: str = field(repr=False)
+    next_sync_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    collection_id: str
+    type: SourceType
+    location: str | list[str]
+    mapping: dict[str, Any]
+    schedule: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_sync_at: dt.datetime | None
+    last_status: SyncStatus
+    last_counts: SyncCounts
+    last_error: str | None
+    next_sync_at: dt.datetime | None
+    # Validators of the listing itself (a spreadsheet's ETag), for a conditional fetch.
+    fetch_state: dict[str, Any]
+    secret: str = field(repr=False)
+
+    @property
+    def interval_s(self) -> int | None:
+        found = (self.schedule or {}).get("interval_s")
+        return int(found) if found is not None else None
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One synced item: which document holds it and how to tell if it changed."""
+
+    key: str
+    document_id: str
+    item_hash: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class SourceItemWrite:
+    """A new or changed item, parsed, chunked and embedded, ready to swap in."""
+
+    key: str
+    title: str | None
+    source_type: str
+    mime_type: str
+    metadata: dict[str, Any]
+    content: bytes
+    content_hash: str
+    item_hash: str
+    etag: str | None
+    last_modified: str | None
+    chunks: list[NewChunk]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """How a sync ended, recorded on its source."""
+
+    status: SyncStatus
+    counts: SyncCounts
+    error: str | None
+    finished_at: dt.datetime
+    next_sync_at: dt.datetime | None
+    fetch_state: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,16 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from ragd.audit import AuditEntry
 from ragd.domain import Document, Job, JobCompletion, NewChunk
 from ragd.store.base import LeaseLost
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.database import Database
+from ragd.store.sql.dialect import Dialect
+from ragd.store.sql.leases import due, leased_by_dead_owners
 from ragd.store.sql.queries import bump_chunks_version, documents_by_id
 from ragd.store.tables import chunks, collections, document_sources, documents, utcnow
 
@@ -30,23 +34,14 @@ class SqlJobQueue:
     """Job-queue operations over the documents table."""
 
     _db: Database
+    _audit: AuditChain
 
     def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]:
         def work(conn: Connection) -> list[Job]:
             now = utcnow()
-            due = or_(
-                and_(
-                    documents.c.status == "queued",
-                    or_(
-                        documents.c.next_attempt_at.is_(None),
-                        documents.c.next_attempt_at <= now,
-                    ),
-                ),
-                and_(documents.c.status == "processing", documents.c.lease_expires_at < now),
-            )
             candidates = (
                 select(documents.c.id)
-                .where(due)
+                .where(due(documents, running="processing", now=now))
                 .order_by(documents.c.created_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -127,30 +122,15 @@ class SqlJobQueue:
             _mark_ready(conn, swapped, now)
             for collection_id in sorted({row.collection_id for row, _ in swapped}):
                 bump_chunks_version(conn, collection_id)
-            return documents_by_id(conn, [row.id for row, _ in owned])
+            done = documents_by_id(conn, [row.id for row, _ in owned])
+            self._audit.append(conn, [_finished(row, c, duplicates) for row, c in owned])
+            return done
 
         found = {d.id: d for d in self._db.write(work)}
         return [found.get(c.document_id) for c in completions]
 
     def _swap_chunks(self, conn: Connection, swapped: Sequence[tuple[Any, JobCompletion]]) -> None:
-        """Replace the documents' chunks (one delete, one multi-row insert) and index the
-        new ones, in the caller's transaction: the swap is atomic."""
-        if not swapped:
-            return
-        conn.execute(delete(chunks).where(chunks.c.document_id.in_([row.id for row, _ in swapped])))
-        values = [value for row, c in swapped for value in _chunk_values(row, c)]
-        if not values:
-            return
-        inserted = conn.execute(
-            insert(chunks).returning(chunks.c.id, sort_by_parameter_order=True), values
-        )
-        ids = iter(r[0] for r in inserted.all())
-        entries: list[tuple[int, str, NewChunk]] = [
-            (next(ids), row.title or completion.title or "", chunk)
-            for row, completion in swapped
-            for chunk in completion.chunks
-        ]
-        self._db.dialect.index_chunks(conn, entries)
+        swap_chunks(conn, self._db.dialect, swapped)
 
     def fail_job(
         self, *, document_id: str, owner: str, error: str, retry_at: dt.datetime | None
@@ -170,15 +150,23 @@ class SqlJobQueue:
             .where(documents.c.id == document_id, documents.c.lease_owner == owner)
             .values(**values)
         )
-        self._db.write(lambda conn: conn.execute(statement))
+
+        def work(conn: Connection) -> None:
+            failed = conn.execute(statement.returning(documents.c.collection_id)).first()
+            if failed is not None and retry_at is None:
+                event = AuditEntry(
+                    "ingestion.fail", (document_id, failed.collection_id), {"error": error[:200]}
+                )
+                self._audit.append(conn, [event])
+
+        self._db.write(work)
 
     def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
-        leased = select(documents.c.id, documents.c.lease_owner).where(
-            documents.c.status == "processing",
-            documents.c.lease_owner.like(f"{host}:%"),
+        dead = self._db.read(
+            lambda conn: leased_by_dead_owners(
+                conn, documents, running="processing", host=host, is_alive=is_alive
+            )
         )
-        rows = self._db.read(lambda conn: conn.execute(leased).all())
-        dead = [row.id for row in rows if not is_alive(_owner_pid(row.lease_owner))]
         if not dead:
             return 0
         statement = (
@@ -201,6 +189,31 @@ class SqlJobQueue:
             )
         )
         return int(self._db.write(lambda conn: conn.execute(statement).rowcount))
+
+
+def swap_chunks(
+    conn: Connection, dialect: Dialect, swapped: Sequence[tuple[Any, JobCompletion]]
+) -> None:
+    """Replace the documents' chunks (one delete, one multi-row insert) and index the
+    new ones, in the caller's transaction: the swap is atomic. Each row needs ``id``,
+    ``collection_id`` and ``title`` (the document's, or None to take the completion's);
+    synced sources replace a document's chunks through this too."""
+    if not swapped:
+        return
+    conn.execute(delete(chunks).where(chunks.c.document_id.in_([row.id for row, _ in swapped])))
+    values = [value for row, c in swapped for value in _chunk_values(row, c)]
+    if not values:
+        return
+    inserted = conn.execute(
+        insert(chunks).returning(chunks.c.id, sort_by_parameter_order=True), values
+    )
+    ids = iter(r[0] for r in inserted.all())
+    entries: list[tuple[int, str, NewChunk]] = [
+        (next(ids), row.title or completion.title or "", chunk)
+        for row, completion in swapped
+        for chunk in completion.chunks
+    ]
+    dialect.index_chunks(conn, entries)
 
 
 def _owned(
@@ -257,6 +270,17 @@ def _batch_duplicates(
         else:
             live[new].add(row.id)
     return duplicates
+
+
+def _finished(row: Any, completion: JobCompletion, duplicates: dict[str, str]) -> AuditEntry:
+    """``ingestion.finish`` (chunks and content hash), or ``ingestion.fail`` for a
+    document found to duplicate another."""
+    target = (row.id, row.collection_id)
+    if row.id in duplicates:
+        duplicate = {"reason": "duplicate", "original": duplicates[row.id]}
+        return AuditEntry("ingestion.fail", target, duplicate)
+    detail = {"chunks": len(completion.chunks), "content_hash": completion.content_hash}
+    return AuditEntry("ingestion.finish", target, detail)
 
 
 def _mark_duplicate(
@@ -332,11 +356,6 @@ def _chunk_values(row: Any, completion: JobCompletion) -> list[dict[str, Any]]:
     ]
 
 
-def _owner_pid(owner: str) -> int:
-    parts = owner.split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
-
-
 # A job is its document row's columns of these names, plus the source and the model
 # that the claim joins in.
 _JOB_COLUMNS = (
@@ -357,4 +376,4 @@ def _job_from_row(row: Any, owner: str) -> Job:
     return Job(document_id=m["id"], lease_owner=owner, **{name: m[name] for name in _JOB_COLUMNS})
 
 
-__all__ = ["SqlJobQueue"]
+__all__ = ["SqlJobQueue", "swap_chunks"]
