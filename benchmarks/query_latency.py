@@ -143,6 +143,8 @@ def idle_rss_mb(backend: str, seconds: float = 5.0) -> float:
                     pass
                 time.sleep(0.5)
             time.sleep(seconds)
+            if process.poll() is not None:
+                raise RuntimeError(f"ragd serve ({backend}) exited with {process.returncode}")
             status = Path(f"/proc/{process.pid}/status").read_text()
             kb = next(
                 int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
