@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from ragd.api.bodies import UPLOAD_OPENAPI, DocumentBody, FileBody, JsonBodyRoute
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.api.ratelimit import spend_documents
 from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.core import (
     ChunkList,
@@ -62,8 +63,10 @@ async def create_document(
     key: WriteKey,  # before the body: nobody unauthenticated gets an upload parsed
     body: DocumentBody,
     container: ContainerDep,
+    request: Request,
     response: Response,
 ) -> DocumentPublic:
+    await spend_documents(request, key, 1)
     document, created = await run_in_threadpool(
         _add, container.documents, collection_id, body, key.collection_ids
     )
