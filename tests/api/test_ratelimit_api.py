@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from ragd.api.app import create_app
@@ -272,3 +273,90 @@ def test_single_uploads_spend_the_documents_budget(tmp_path: Path, embedder: Loc
         assert "documents budget of 2 per 1 hour" in refused.json()["detail"]
         listed = client.get(f"/v1/collections/{cid}/documents").json()["documents"]
         assert len(listed) == 2  # the refused one was not written
+
+
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def _ndjson(count: int, tag: str) -> dict[str, Any]:
+    """``content=`` for a batch of ``count`` text lines (post with ``headers=NDJSON``)."""
+    lines = "\n".join(f'{{"text": "note {tag} {i}"}}' for i in range(count))
+    return {"content": lines.encode()}
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_a_batch_is_one_request_and_a_document_per_item(
+    tmp_path: Path, embedder: LocalEmbedder, request: pytest.FixtureRequest, storage: str
+) -> None:
+    shared: dict[str, Any] = {}
+    if storage == "redis":
+        shared = {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "rate_limit_key_prefix": _unique_prefix(),
+        }
+    with _client(
+        tmp_path,
+        embedder,
+        ingest_rate_limit="3/hour",
+        ingest_documents_rate_limit="5/hour",
+        rate_limit_admin=False,
+        **shared,
+    ) as client:
+        cid = client.post("/v1/collections", json={"name": "kb"}).json()["id"]
+        path = f"/v1/collections/{cid}/documents:batch"
+        container: Container = client.app.state.container  # type: ignore[attr-defined]
+        key = {"X-API-Key": container.keys.create("w", "write", None).secret}
+
+        first = client.post(path, **_ndjson(3, "a"), headers={**key, **NDJSON})
+        assert first.status_code == 200, first.text
+        assert first.headers["x-ratelimit-limit"] == "3"  # the request budget: one spent
+        assert first.headers["x-ratelimit-remaining"] == "2"
+        assert first.headers["x-ratelimit-documents-remaining"] == "2"
+
+        refused = client.post(path, **_ndjson(3, "b"), headers={**key, **NDJSON})
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(refused.headers["retry-after"]) <= 3600
+        detail = refused.json()["detail"]
+        assert "documents budget of 5 per 1 hour exceeded: this request adds 3, 2 remain" in detail
+        listed = client.get(f"/v1/collections/{cid}/documents", headers=key).json()
+        assert len(listed["documents"]) == 3  # nothing of the refused batch
+
+        # The refused batch spent no documents, so two still fit.
+        fits = client.post(path, **_ndjson(2, "c"), headers={**key, **NDJSON})
+        assert fits.status_code == 200, fits.text
+        assert fits.headers["x-ratelimit-documents-remaining"] == "0"
+        # Three document POSTs: the request budget is spent too.
+        over = client.post(path, **_ndjson(1, "d"), headers={**key, **NDJSON})
+        assert over.status_code == 429
+        assert "rate limit of 3 per 1 hour" in over.json()["detail"]
+
+        # A batch no window could ever hold is a 413: waiting would not help.
+        other = {"X-API-Key": container.keys.create("w2", "write", None).secret}
+        whole = client.post(path, **_ndjson(6, "e"), headers={**other, **NDJSON})
+        assert whole.status_code == 413
+        assert "smaller batches" in whole.json()["detail"]
+
+        # The keyless loopback mode is gone once keys exist; an admin key is unlimited.
+        admin = {"X-API-Key": container.keys.create("a", "admin", None).secret}
+        for tag in ("f", "g", "h", "i"):
+            response = client.post(path, **_ndjson(4, tag), headers={**admin, **NDJSON})
+            assert response.status_code == 200, response.text
+            assert "x-ratelimit-documents-remaining" not in response.headers
+
+
+def test_keyless_loopback_batches_are_not_limited(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    with _client(
+        tmp_path,
+        embedder,
+        ingest_rate_limit="1/hour",
+        ingest_documents_rate_limit="2/hour",
+        rate_limit_admin=False,
+    ) as client:
+        cid = client.post("/v1/collections", json={"name": "kb"}).json()["id"]
+        for tag in ("a", "b", "c"):
+            response = client.post(
+                f"/v1/collections/{cid}/documents:batch", **_ndjson(5, tag), headers=NDJSON
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["created"] == 5

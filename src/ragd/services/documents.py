@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,14 @@ from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, precheck
 from ragd.ingest.parsers.base import MARKDOWN
 from ragd.limits import CEILINGS, Limits
+from ragd.services.batch import (
+    ITEM_ERRORS,
+    BatchEntry,
+    BatchOutcome,
+    FileEntry,
+    RejectedEntry,
+    TextEntry,
+)
 from ragd.services.collections import CollectionService
 from ragd.services.values import check_scalar, utf8
 from ragd.store.base import Store
@@ -201,6 +210,54 @@ class DocumentService:
                 content=url.encode("utf-8"),
             )
         )
+
+    def check_batch_size(self, count: int) -> None:
+        """Refuse a batch of ``count`` items before any is read: empty, or more than
+        ``RAGD_MAX_BATCH_DOCUMENTS``."""
+        if count < 1:
+            raise InvalidInput("the batch has no documents")
+        if count > self.limits.batch_documents:
+            raise PayloadTooLarge(
+                f"the batch has {count} documents; at most {self.limits.batch_documents} "
+                "are accepted in one request"
+            )
+
+    def add_batch(
+        self, collection_ref: str, entries: Iterable[BatchEntry], *, allowed: Allowed = None
+    ) -> list[BatchOutcome]:
+        """Add each entry as its single upload would be added (same checks, dedup and
+        queueing), one transaction per document, answering an outcome per entry in
+        order. An item's own problem rejects that item alone; the collection is
+        checked once, first, so a batch for a missing collection writes nothing."""
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
+        outcomes: list[BatchOutcome] = []
+        for entry in entries:
+            try:
+                document, created = self._add_entry(collection.id, entry)
+            except ITEM_ERRORS as exc:
+                outcomes.append(BatchOutcome(None, False, exc))
+            else:
+                outcomes.append(BatchOutcome(document, created))
+        return outcomes
+
+    def _add_entry(self, collection_id: str, entry: BatchEntry) -> tuple[Document, bool]:
+        if isinstance(entry, RejectedEntry):
+            raise entry.error
+        if isinstance(entry, FileEntry):
+            if entry.size > self.settings.max_upload_bytes:  # refused before it is read
+                raise PayloadTooLarge(f"file is larger than {self.settings.max_upload_mb:g} MB")
+            return self.add_file(
+                collection_id,
+                entry.read(),
+                filename=entry.filename,
+                declared_type=entry.content_type,
+                metadata=entry.metadata,
+            )
+        if isinstance(entry, TextEntry):
+            return self.add_text(
+                collection_id, entry.text, title=entry.title, metadata=entry.metadata
+            )
+        return self.add_url(collection_id, entry.url, title=entry.title, metadata=entry.metadata)
 
     def get(self, document_id: str, *, allowed: Allowed = None) -> Document:
         document = self.store.get_document(document_id)
