@@ -8,6 +8,8 @@ one small file can stand for minutes of parser work.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -281,6 +283,38 @@ class DocumentService:
         collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 
+    def list_visible(
+        self,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        allowed: Allowed = None,
+    ) -> Page[Document]:
+        """One page of the documents in every collection the caller may see: collection
+        by collection in their listing order, newest first within each. The cursor names
+        a collection and the store's cursor inside it, so a page costs one query per
+        collection it reaches, however many there are before it."""
+        if limit is None:
+            limit = min(self.limits.default_page_size, self.limits.page_size)
+        if not 1 <= limit <= self.limits.page_size:
+            raise InvalidInput(f"limit must be between 1 and {self.limits.page_size}")
+        order = [c.id for c in self.collections.list_all(allowed=allowed, counts=False)]
+        start, inner = _read_cursor(cursor, order)
+        items: list[Document] = []
+        for index in range(start, len(order)):
+            page = self.store.list_documents(
+                order[index], status=status, limit=limit - len(items), cursor=inner
+            )
+            inner = None
+            items.extend(page.items)
+            if page.next_cursor is not None:
+                return Page(items, _write_cursor(order[index], page.next_cursor))
+            if len(items) >= limit:
+                following = order[index + 1] if index + 1 < len(order) else None
+                return Page(items, _write_cursor(following, None) if following else None)
+        return Page(items, None)
+
     def delete(self, document_id: str, *, allowed: Allowed = None) -> None:
         if allowed is not None:
             self.get(document_id, allowed=allowed)  # a document never changes collection
@@ -300,3 +334,23 @@ class DocumentService:
             c.id: {status: found.get(c.id, {}).get(status, 0) for status in DOCUMENT_STATUSES}
             for c in visible
         }
+
+
+def _write_cursor(collection_id: str, inner: str | None) -> str:
+    raw = json.dumps([collection_id, inner]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None, order: list[str]) -> tuple[int, str | None]:
+    """Where a page of :meth:`DocumentService.list_visible` starts: the index of its
+    collection in ``order`` and the store's cursor there."""
+    if cursor is None:
+        return 0, None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        collection_id, inner = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidInput("cursor is not one this listing handed out") from None
+    if collection_id not in order or not isinstance(inner, str | None):
+        raise InvalidInput("cursor is not one this listing handed out (or its collection is gone)")
+    return order.index(collection_id), inner
