@@ -264,6 +264,15 @@ class Settings(BaseSettings):
     max_url_chars: int = Field(CEILINGS.url_chars, ge=16, le=CEILINGS.url_chars)
     max_filter_keys: int = Field(CEILINGS.filter_keys, ge=1, le=CEILINGS.filter_keys)
     max_filter_key_chars: int = Field(CEILINGS.filter_key_chars, ge=1, le=CEILINGS.filter_key_chars)
+    max_batch_documents: int = Field(
+        100,
+        ge=1,
+        le=CEILINGS.batch_documents,
+        description="Documents in one documents:batch request.",
+    )
+    max_batch_mb: float = Field(
+        100.0, gt=0, le=10_240, description="Body of one documents:batch request, in MB."
+    )
     rrf_k: int = Field(60, ge=1, le=10_000)
     hybrid_fusion: Literal["adaptive", "convex", "rrf"] = "adaptive"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
@@ -315,7 +324,15 @@ class Settings(BaseSettings):
         "60/minute;1000/hour", description="Per key (or client address), ';'-separated."
     )
     ingest_rate_limit: str = Field(
-        "30/minute;1000/hour", description="Document POSTs, a budget of their own."
+        "60/minute;1000/hour",
+        description="Document POSTs (single or batch), a request budget of their own.",
+    )
+    ingest_documents_rate_limit: str = Field(
+        "2000/minute;20000/hour",
+        description="Documents added per key (or address): a batch spends one per item.",
+    )
+    rate_limit_admin: bool = Field(
+        False, description="Also limit admin keys and the keyless loopback mode."
     )
     rate_limit_fail_open: bool = Field(
         True, description="Serve requests unlimited while Redis is down (else 503)."
@@ -408,7 +425,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("rate_limit", "ingest_rate_limit")
+    @field_validator("rate_limit", "ingest_rate_limit", "ingest_documents_rate_limit")
     @classmethod
     def _limits(cls, value: str) -> str:
         try:
@@ -482,6 +499,7 @@ class Settings(BaseSettings):
             url_chars=self.max_url_chars,
             filter_keys=self.max_filter_keys,
             filter_key_chars=self.max_filter_key_chars,
+            batch_documents=self.max_batch_documents,
         )
 
     @field_validator("database_password")
@@ -533,6 +551,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_batch_bytes(self) -> int:
+        return int(self.max_batch_mb * 1024 * 1024)
 
 
 def load_settings(**overrides: Any) -> Settings:

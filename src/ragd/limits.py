@@ -33,6 +33,9 @@ class Limits:
     """Keys of one metadata filter: each becomes an SQL condition."""
     filter_key_chars: int = 128
     """Length of one filter key."""
+    batch_documents: int = 1000
+    """Documents in one batch upload (``documents:batch``): all are answered in one
+    response and written by one request, so the ceiling keeps both bounded."""
 
     # Fixed: part of the contract, not of the deployment.
     default_page_size: int = 50

@@ -76,7 +76,7 @@ async def get_principal(
         request.state.key_prefix = principal.prefix
         structlog.contextvars.bind_contextvars(key_prefix=principal.prefix)
     # The budget is the key's (or the address's), so it is spent once the caller is known.
-    await enforce_rate_limit(request)
+    await enforce_rate_limit(request, principal)
     return principal
 
 

@@ -119,7 +119,7 @@ LLM_TOKENS = Counter(
 )
 RATE_LIMIT_REJECTIONS = Counter(
     "ragd_rate_limit_rejections_total",
-    "Requests refused with 429, by budget (default, ingest).",
+    "Requests refused with 429, by budget (default, ingest, documents).",
     ["budget"],
 )
 RATE_LIMIT_STORAGE_ERRORS = Counter(
