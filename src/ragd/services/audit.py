@@ -38,7 +38,7 @@ from ragd.errors import InvalidInput
 from ragd.limits import Limits
 from ragd.services.audit_verify import AuditVerdict, verify_chain
 from ragd.signing import Signer, Verifier, load_or_create_signer, load_verifier
-from ragd.store.base import Store
+from ragd.store.base import AuditReader, Store
 
 # Filters name an action, an actor or an id: none of them is longer than this.
 MAX_FILTER_CHARS = 128
@@ -86,11 +86,24 @@ class AuditService:
         )
         return self.store.list_audit_events(filters, limit=size, cursor=cursor)
 
-    def verify(self, public_key: Path | None = None) -> AuditVerdict:
-        """Check every hash, link and checkpoint signature, against ``public_key`` (a
-        PEM file) or the deployment's own key."""
-        verifier: Verifier = load_verifier(public_key) if public_key else self.signer()
-        return self.store.read_audit(lambda reader: verify_chain(reader, verifier))
+    def verify(self, public_keys: Sequence[Path] = ()) -> AuditVerdict:
+        """Check every hash, link and checkpoint signature, each checkpoint against the
+        key its ``key_id`` names among ``public_keys`` (PEM files: an auditor's own
+        copies), or else among the deployment's signing key and
+        ``RAGD_AUDIT_PUBLIC_KEY_FILES`` (its keys before a rotation)."""
+
+        def check(reader: AuditReader) -> AuditVerdict:
+            # A database that was never migrated fails here, before a key is made for it.
+            reader.head()
+            return verify_chain(reader, self._verifiers(public_keys))
+
+        return self.store.read_audit(check)
+
+    def _verifiers(self, public_keys: Sequence[Path]) -> list[Verifier]:
+        if public_keys:
+            return [load_verifier(path) for path in public_keys]
+        retired = self.settings.audit_public_key_files
+        return [self.signer(), *(load_verifier(Path(path)) for path in retired)]
 
     def checkpoint(self) -> AuditCheckpoint | None:
         """Sign the chain head unless it is signed already (on shutdown)."""
