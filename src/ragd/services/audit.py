@@ -151,7 +151,8 @@ class FailedAuthLog:
     ones within :attr:`WINDOW_S` are counted, and the next event of that source says how
     many (``detail.count``: failures since its previous event). At most
     :attr:`MAX_EVENTS_PER_WINDOW` events are written per window by one process; failures
-    beyond are counted under the source ``*``. Pending counts are written on shutdown.
+    beyond are counted under the source ``*``. Pending counts are written on shutdown
+    (a process killed with SIGKILL loses them: at most a window's counts per source).
     The secret of a presented key never reaches this class.
     """
 
@@ -168,13 +169,25 @@ class FailedAuthLog:
 
     def note(self, *, key_prefix: str | None, client: str | None, reason: str) -> bool:
         """Count one failure; write its event now when due. Whether one was written."""
-        source = f"key:{key_prefix}" if key_prefix else f"address:{client or 'unknown'}"
-        entry = self._due(source, client, reason)
+        entry = self.count(key_prefix=key_prefix, client=client, reason=reason)
         if entry is None:
             return False
+        self.write(entry, client=client)
+        return True
+
+    def count(
+        self, *, key_prefix: str | None, client: str | None, reason: str
+    ) -> AuditEntry | None:
+        """Count one failure without touching the database; the event to write now, if
+        one is due. For an event loop: only a due event needs a thread (:meth:`write`),
+        so a flood of bad keys costs a lock and a counter each, not a thread hop."""
+        source = f"key:{key_prefix}" if key_prefix else f"address:{client or 'unknown'}"
+        return self._due(source, client, reason)
+
+    def write(self, entry: AuditEntry, *, client: str | None) -> None:
+        """Append an event :meth:`count` said is due (blocking: a database write)."""
         with acting_as(AuditContext(actor=ANONYMOUS, client=client)):
             self.store.record_audit([entry])
-        return True
 
     def flush(self) -> None:
         """Write every pending count (shutdown)."""
