@@ -51,7 +51,17 @@ JOB_STEPS = ("submit", "start", "requeue", "cancel_request", "cancel", "finish",
 # The prefixes of the store's own actions: a job kind may not be one of them, or its
 # events could be mistaken for theirs (a kind ``ingestion`` would write ``ingestion.fail``).
 RESERVED_ACTION_PREFIXES = frozenset(
-    {"audit", "auth", "chat_session", "collection", "document", "ingestion", "key", "keyword_index"}
+    {
+        "audit",
+        "auth",
+        "chat_session",
+        "collection",
+        "document",
+        "ingestion",
+        "key",
+        "keyword_index",
+        "source",
+    }
 )
 # How many integer counts of a job's result its ``finish`` event carries.
 MAX_RESULT_COUNTS = 16

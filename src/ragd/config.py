@@ -221,6 +221,24 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Worker threads in `ragd worker` (one shared model)."
     )
 
+    # Synced sources (URL lists, sitemaps, spreadsheets, folders; see the README).
+    sources_folder_roots: CommaList = Field(
+        default_factory=list,
+        description="Folders under which folder sources may live; empty = folder sources off.",
+    )
+    sources_max_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="Items (pages, rows, files) one source may list."
+    )
+    sources_min_interval_s: int = Field(
+        60, ge=1, le=86_400, description="The shortest schedule interval a source may ask for."
+    )
+    sources_poll_s: float = Field(
+        5.0, gt=0, le=3600, description="How often workers look for sources due to sync."
+    )
+    webhook_tolerance_s: int = Field(
+        300, ge=10, le=3600, description="How far a webhook's timestamp may be from now."
+    )
+
     search_top_k: int = Field(10, ge=1, le=100)
     # Field limits (ragd.limits): the ceilings are Limits' defaults; these settings can
     # tighten them, and the OpenAPI document shows the configured values.
@@ -392,7 +410,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "metrics_allow", "cors_origins", "trusted_hosts", "audit_public_key_files", mode="before"
+        "metrics_allow",
+        "cors_origins",
+        "trusted_hosts",
+        "sources_folder_roots",
+        "audit_public_key_files",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -425,6 +448,14 @@ class Settings(BaseSettings):
         for item in value:
             if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.:\[\]-]+", item):
                 raise ValueError(f"{item!r} is not a host name, *.domain or *")
+        return value
+
+    @field_validator("sources_folder_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not Path(item).is_absolute():
+                raise ValueError(f"{item!r} is not an absolute path")
         return value
 
     @field_validator("chunk_overlap_tokens")

@@ -50,6 +50,10 @@ class Limits:
     golden_grade: int = 1000
     json_depth: int = 32
     """Nesting of a JSON request body; no ragd body needs more than a handful."""
+    source_urls: int = 1000
+    """URLs in the location of one ``urls`` source (a sitemap scales further)."""
+    webhook_body_bytes: int = 1024 * 1024
+    """A source webhook's body: only signed, never parsed."""
 
     def value(self, name: str) -> int:
         """The bound called ``name`` (a field name), for schemas that refer to it."""

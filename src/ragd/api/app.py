@@ -30,6 +30,7 @@ from ragd.api.routes import (
     metrics,
     openai_compat,
     search,
+    sources,
     ui,
 )
 from ragd.api.routes import mcp as mcp_http
@@ -54,6 +55,7 @@ _ROUTERS = tuple(
         metrics,
         collections,
         documents,
+        sources,
         search,
         chat,
         openai_compat,
