@@ -304,6 +304,11 @@ class Settings(BaseSettings):
         description="Ed25519 PEM key signing audit checkpoints and exports; default: "
         "generated in data_dir.",
     )
+    audit_public_key_files: CommaList = Field(
+        [],
+        description="More public keys (PEM files, comma-separated) whose checkpoints "
+        "verification accepts beside the signing key's own: the keys before a rotation.",
+    )
     audit_checkpoint_every: int = Field(
         1000,
         ge=1,
@@ -437,7 +442,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "metrics_allow", "cors_origins", "trusted_hosts", "sources_folder_roots", mode="before"
+        "metrics_allow",
+        "cors_origins",
+        "trusted_hosts",
+        "sources_folder_roots",
+        "audit_public_key_files",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

@@ -261,7 +261,8 @@ class JobStore(Protocol):
 
     A claim charges an attempt; progress extends the lease; every call that ends a job
     checks the lease, so a worker that lost its lease cannot overwrite the outcome of
-    the one that took over."""
+    the one that took over. Every change of a job's state appends its audit event
+    ``f"{kind}.{step}"`` (:data:`ragd.audit.JOB_STEPS`) in its own transaction."""
 
     def submit_job(self, new: NewJob) -> JobInfo:
         """Queue ``new`` (due at ``new.run_at`` or now). When ``new.dedup_key`` names a
@@ -317,11 +318,18 @@ class JobStore(Protocol):
         ...
 
     def fail_background_job(
-        self, job_id: str, *, owner: str, error: str, retry_at: dt.datetime | None
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        error: str,
+        retry_at: dt.datetime | None,
+        error_type: str | None = None,
     ) -> None:
         """End ``owner``'s lease with ``error`` (cut to 2,000 characters): queued again
         from ``retry_at``, or ``failed`` when it is ``None``. A no-op when ``owner`` no
-        longer holds the job."""
+        longer holds the job. ``error_type`` (the exception's class name) is what the
+        audit event records: the message may quote what the job read."""
         ...
 
     def cancel_job(self, job_id: str) -> JobInfo:

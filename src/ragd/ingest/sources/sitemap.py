@@ -8,8 +8,10 @@ external ones or declare a DTD; the number of URLs is bounded by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.etree.ElementTree import Element
-from xml.etree.ElementTree import ParseError as XmlParseError
+
+# Types and the error class only: parsing is defusedxml's (fromstring below).
+from xml.etree.ElementTree import Element  # nosec B405
+from xml.etree.ElementTree import ParseError as XmlParseError  # nosec B405
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
