@@ -12,6 +12,7 @@ from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import build_embedder
 from ragd.embedding.openai_compat import OpenAICompatEmbedder
+from ragd.embedding.query_cache import QueryCachingEmbedder
 from ragd.errors import EmbeddingError
 from tests.embedding.fake_embeddings import DIM, FakeEmbeddings
 
@@ -61,7 +62,9 @@ def test_ingest_and_search_through_a_remote_embedder(fake: FakeEmbeddings, tmp_p
         embedding_api_key=SECRET,
     )
     embedder = build_embedder(settings)
-    assert isinstance(embedder, OpenAICompatEmbedder)
+    # The configured embedder sits behind the query cache.
+    assert isinstance(embedder, QueryCachingEmbedder)
+    assert isinstance(embedder.inner, OpenAICompatEmbedder)
     container = Container(settings, embedder=embedder)
     container.store.migrate()
     try:
