@@ -30,6 +30,7 @@ from ragd.store.sql.documents import SqlDocuments
 from ragd.store.sql.embedding_cache import SqlEmbeddingCache
 from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
+from ragd.store.sql.reindex import SqlReindex
 
 
 class SqlStore(
@@ -37,6 +38,7 @@ class SqlStore(
     SqlDocuments,
     SqlJobQueue,
     SqlBackgroundJobs,
+    SqlReindex,
     SqlKeys,
     SqlChat,
     SqlEmbeddingCache,
