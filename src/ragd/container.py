@@ -26,6 +26,7 @@ from ragd.services.documents import DocumentService
 from ragd.services.ingestion import IngestionService
 from ragd.services.jobs import JobService
 from ragd.services.keys import KeyService
+from ragd.services.reindex import ReindexService
 from ragd.services.search import SearchService
 from ragd.store import Store, open_store
 
@@ -81,6 +82,9 @@ class Container:
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
         self.jobs = JobService(self.store, self.collections, settings, self.limits)
+        self.reindex = ReindexService(
+            self.store, self.collections, self.jobs, self.embedder, settings
+        )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None

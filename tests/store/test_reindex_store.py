@@ -84,6 +84,9 @@ def test_generation_is_invisible_until_the_switch(
     job_id = reindex_job(store, collection)
     old = chunk_ids(store, docs)
     assert len(old) == 6 and keyword_ids(store, collection, "alpha") == old
+    scores = store.keyword_search(
+        ["alpha", "first"], collection_ids=[collection.id], filters={}, limit=9
+    )
     pending = store.reindex_pending(collection.id, generation=GEN, limit=10)
     assert [p.document_id for p in pending] == [d.id for d in docs]
     assert pending[0].content == b"alpha old 0 first\n\nalpha old 0 second"
@@ -100,7 +103,14 @@ def test_generation_is_invisible_until_the_switch(
         docs[1].id,
         docs[2].id,
     ]
-    # Nothing of the generation shows: not in either leg, not in the document's chunks.
+    # Nothing of the generation shows: not in either leg, not in the document's chunks,
+    # not even in the keyword scores (BM25 statistics that would count its chunks).
+    assert (
+        store.keyword_search(
+            ["alpha", "first"], collection_ids=[collection.id], filters={}, limit=9
+        )
+        == scores
+    )
     assert keyword_ids(store, collection, "alpha") == old
     assert keyword_ids(store, collection, "new") == set()
     assert vector_ids(store, collection) == old

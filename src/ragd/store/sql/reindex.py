@@ -90,22 +90,19 @@ class SqlReindex:
                     chunks.c.collection_id == generation,
                 )
             )
-            entries: list[tuple[str, NewChunk]] = []
-            values: list[dict[str, Any]] = []
-            for completion in kept:
-                title = alive[completion.document_id].title or completion.title
-                for chunk in completion.chunks:
-                    values.append(_chunk_value(generation, completion.document_id, title, chunk))
-                    entries.append((title or "", chunk))
+            # No full-text entries yet: they are added at the switch (index_moved_chunks).
+            values = [
+                _chunk_value(
+                    generation,
+                    completion.document_id,
+                    alive[completion.document_id].title or completion.title,
+                    chunk,
+                )
+                for completion in kept
+                for chunk in completion.chunks
+            ]
             if values:
-                inserted = conn.execute(
-                    insert(chunks).returning(chunks.c.id, sort_by_parameter_order=True), values
-                )
-                row_ids = [r[0] for r in inserted.all()]
-                self._db.dialect.index_chunks(
-                    conn,
-                    [(i, t, c) for i, (t, c) in zip(row_ids, entries, strict=True)],
-                )
+                conn.execute(insert(chunks), values)
             return len(kept)
 
         return int(self._db.write(work))
@@ -146,6 +143,7 @@ class SqlReindex:
                 .where(chunks.c.collection_id == generation)
                 .values(collection_id=collection_id, ordinal=-1 - chunks.c.ordinal)
             )
+            self._db.dialect.index_moved_chunks(conn, collection_id)
             counted = (
                 select(func.count())
                 .where(
