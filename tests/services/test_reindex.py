@@ -21,6 +21,7 @@ from ragd.domain import Collection, JobInfo
 from ragd.embedding import LocalEmbedder
 from ragd.errors import Conflict, InvalidInput, NotFound
 from ragd.services.reindex import generation_id
+from ragd.services.search import SearchMode
 from tests.embedding.fake_embeddings import DIM, FakeEmbeddings
 from tests.services.reindex_helpers import QUERIES, Gate, document_text
 
@@ -87,14 +88,10 @@ def filled(container: Container, count: int = DOCUMENTS) -> Collection:
 def answers(container: Container, collection: Collection) -> dict[tuple[str, str], list[Any]]:
     """Every query in every mode: hit ids, scores and texts."""
     found = {}
+    modes: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")
     for query in QUERIES:
-        for mode in ("hybrid", "keyword", "vector"):
-            hits = container.search.search(
-                query,
-                collections=[collection.id],
-                mode=mode,
-                top_k=10,  # type: ignore[arg-type]
-            )
+        for mode in modes:
+            hits = container.search.search(query, collections=[collection.id], mode=mode, top_k=10)
             found[(query, mode)] = [(h.chunk_id, round(h.score, 6), h.text) for h in hits]
     return found
 
