@@ -87,7 +87,7 @@ def filled(container: Container, count: int = DOCUMENTS) -> Collection:
 
 def answers(container: Container, collection: Collection) -> dict[tuple[str, str], list[Any]]:
     """Every query in every mode: hit ids, scores and texts."""
-    found = {}
+    found: dict[tuple[str, str], list[Any]] = {}
     modes: tuple[SearchMode, ...] = ("hybrid", "keyword", "vector")
     for query in QUERIES:
         for mode in modes:
