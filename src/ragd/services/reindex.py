@@ -120,7 +120,15 @@ class ReindexService:
 
     def _finished(self, job: JobInfo, result: dict[str, Any]) -> None:
         """A reindex switched its collection (the seam where it is recorded for audit)."""
-        log.info("reindex finished", job_id=job.id, collection_id=job.collection_id, **result)
+        log.info(
+            "reindex finished",
+            job_id=job.id,
+            collection_id=job.collection_id,
+            documents=result["documents"],
+            chunks=result["chunks"],
+            embedding_model=result["embedding_model"],
+            chunk_size=result["chunk_max_tokens"],  # a "token" key would be redacted
+        )
 
     # -- the job ----------------------------------------------------------------------------
 
