@@ -18,6 +18,7 @@ from ragd.generation.extractive import ExtractiveGenerator
 from ragd.generation.llm import LLMConfig, LLMGenerator
 from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
+from ragd.services.audit import AuditService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
 from ragd.services.completions import CompletionService
@@ -78,6 +79,7 @@ class Container:
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
+        self.audit = AuditService(self.store, settings, self.limits)
         self.ingestion = IngestionService(
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
@@ -148,3 +150,14 @@ class Container:
     def close(self) -> None:
         self.stop_background_worker()
         self.store.close()
+
+    def close_audit(self) -> None:
+        """When a server or worker stops: write pending failed-authentication counts and
+        sign the audit chain's head. (One-shot CLI commands leave signing to the next
+        periodic checkpoint: ``ragd audit verify`` must not sign what it just checked.)
+        A database that is already gone must not turn a clean shutdown into a crash;
+        the next checkpoint covers what this one would have."""
+        try:
+            self.audit.close()
+        except Exception as exc:  # shutdown goes on whatever failed
+            log.warning("could not checkpoint the audit log on shutdown", error=str(exc))

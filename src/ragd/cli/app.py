@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from ragd.cli.audit import audit_app
 from ragd.cli.collections import collections_app
 from ragd.cli.eval import eval_command
 from ragd.cli.ingest import ingest
@@ -23,6 +24,7 @@ from ragd.cli.serve import migrate, reindex, serve, version, worker
 app = typer.Typer(help="ragd: self-hosted retrieval-augmented generation.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.command("eval")(eval_command)
 app.command("mcp")(mcp_command)

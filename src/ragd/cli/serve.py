@@ -203,6 +203,7 @@ def worker(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         settings = container.settings
+        container.audit.signer()  # made on first start; checkpoints on the way out need it
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
@@ -211,5 +212,6 @@ def worker(
             container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
         finally:
             container.stop_job_runner()
+            container.close_audit()
             if stop_metrics is not None:
                 stop_metrics()

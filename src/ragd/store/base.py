@@ -22,9 +22,16 @@ Contracts shared by every method unless its docstring says otherwise:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from ragd.audit import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEvent,
+    AuditFilters,
+    AuditPruned,
+)
 from ragd.domain import (
     ApiKey,
     ChatMessage,
@@ -47,6 +54,8 @@ from ragd.domain import (
     Vector,
 )
 from ragd.errors import RagdError
+
+T = TypeVar("T")
 
 
 class LeaseLost(RagdError):
@@ -522,6 +531,60 @@ class EmbeddingCache(Protocol):
         ...
 
 
+class AuditReader(Protocol):
+    """The audit chain as one consistent snapshot sees it (see :meth:`AuditStore.read_audit`)."""
+
+    def head(self) -> tuple[int, str]:
+        """The recorded chain head: the last appended ``(seq, hash)``; ``(0, genesis)``
+        before the first event."""
+        ...
+
+    def events(self) -> Iterator[AuditEvent]:
+        """Every stored event by seq, read in pages (bounded memory)."""
+        ...
+
+    def checkpoints(self) -> Iterator[AuditCheckpoint]:
+        """Every checkpoint by seq, read in pages."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log: hash-chained events appended by every change, signed checkpoints.
+
+    Every method of the other protocols that changes state appends its event(s) in its
+    own write transaction (the event commits or rolls back with the change), stamped
+    with the :data:`ragd.audit.AUDIT_CONTEXT` of the caller."""
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> int:
+        """Append ``entries`` in a transaction of their own (an event with no state
+        change of the store's, such as a failed authentication); the last seq."""
+        ...
+
+    def checkpoint_audit(self) -> AuditCheckpoint | None:
+        """Sign the chain head now unless it is signed already (shutdown); the new
+        checkpoint, or None (nothing new, or a store opened without a signing key)."""
+        ...
+
+    def list_audit_events(
+        self, filters: AuditFilters, *, limit: int, cursor: str | None
+    ) -> Page[AuditEvent]:
+        """One page of matching events, newest first; ``next_cursor`` continues.
+        ``InvalidInput`` for a cursor this method did not hand out."""
+        ...
+
+    def read_audit(self, work: Callable[[AuditReader], T]) -> T:
+        """``work`` over one consistent snapshot of the chain (a read transaction; it
+        may run again on a transient failure, so it must only read)."""
+        ...
+
+    def prune_audit(self, before: dt.datetime) -> AuditPruned:
+        """Delete the events up to the newest checkpoint signed at or before ``before``
+        and the older checkpoints, keeping that one as the anchor of what remains, and
+        append an ``audit.prune`` event naming it; one transaction. Nothing is deleted
+        when no checkpoint is that old."""
+        ...
+
+
 class Store(
     StoreLifecycle,
     CollectionStore,
@@ -533,12 +596,15 @@ class Store(
     ChatStore,
     SearchIndex,
     EmbeddingCache,
+    AuditStore,
     Protocol,
 ):
     """Everything ragd keeps: what services and the worker are given."""
 
 
 __all__ = [
+    "AuditReader",
+    "AuditStore",
     "ChatStore",
     "CollectionStore",
     "DocumentStore",

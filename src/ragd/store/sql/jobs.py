@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from ragd.audit import AuditEntry
 from ragd.domain import Document, Job, JobCompletion, NewChunk
 from ragd.store.base import LeaseLost
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.database import Database
 from ragd.store.sql.leases import due, leased_by_dead_owners
@@ -31,6 +33,7 @@ class SqlJobQueue:
     """Job-queue operations over the documents table."""
 
     _db: Database
+    _audit: AuditChain
 
     def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]:
         def work(conn: Connection) -> list[Job]:
@@ -119,7 +122,9 @@ class SqlJobQueue:
             _mark_ready(conn, swapped, now)
             for collection_id in sorted({row.collection_id for row, _ in swapped}):
                 bump_chunks_version(conn, collection_id)
-            return documents_by_id(conn, [row.id for row, _ in owned])
+            done = documents_by_id(conn, [row.id for row, _ in owned])
+            self._audit.append(conn, [_finished(row, c, duplicates) for row, c in owned])
+            return done
 
         found = {d.id: d for d in self._db.write(work)}
         return [found.get(c.document_id) for c in completions]
@@ -162,7 +167,16 @@ class SqlJobQueue:
             .where(documents.c.id == document_id, documents.c.lease_owner == owner)
             .values(**values)
         )
-        self._db.write(lambda conn: conn.execute(statement))
+
+        def work(conn: Connection) -> None:
+            failed = conn.execute(statement.returning(documents.c.collection_id)).first()
+            if failed is not None and retry_at is None:
+                event = AuditEntry(
+                    "ingestion.fail", (document_id, failed.collection_id), {"error": error[:200]}
+                )
+                self._audit.append(conn, [event])
+
+        self._db.write(work)
 
     def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
         dead = self._db.read(
@@ -248,6 +262,17 @@ def _batch_duplicates(
         else:
             live[new].add(row.id)
     return duplicates
+
+
+def _finished(row: Any, completion: JobCompletion, duplicates: dict[str, str]) -> AuditEntry:
+    """``ingestion.finish`` (chunks and content hash), or ``ingestion.fail`` for a
+    document found to duplicate another."""
+    target = (row.id, row.collection_id)
+    if row.id in duplicates:
+        duplicate = {"reason": "duplicate", "original": duplicates[row.id]}
+        return AuditEntry("ingestion.fail", target, duplicate)
+    detail = {"chunks": len(completion.chunks), "content_hash": completion.content_hash}
+    return AuditEntry("ingestion.finish", target, detail)
 
 
 def _mark_duplicate(

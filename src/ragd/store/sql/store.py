@@ -22,6 +22,8 @@ from sqlalchemy import Connection, Engine, text
 from ragd.domain import Filters, ScoredId, Vector
 from ragd.errors import InvalidInput
 from ragd.store.base import SearchLegs
+from ragd.store.sql.audit import SqlAudit
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.background_jobs import SqlBackgroundJobs
 from ragd.store.sql.chat import SqlChat
 from ragd.store.sql.collections import SqlCollections
@@ -42,12 +44,15 @@ class SqlStore(
     SqlKeys,
     SqlChat,
     SqlEmbeddingCache,
+    SqlAudit,
 ):
-    """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``."""
+    """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``; every
+    change appends to the audit chain as ``audit`` says (default: no checkpoints)."""
 
-    def __init__(self, db: Database, search: SearchLegs) -> None:
+    def __init__(self, db: Database, search: SearchLegs, audit: AuditChain | None = None) -> None:
         self._db = db
         self._search = search
+        self._audit = audit or AuditChain()
 
     @property
     def dialect(self) -> str:
