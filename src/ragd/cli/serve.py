@@ -207,7 +207,7 @@ def worker(
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
-        container.start_job_runner()
+        container.start_job_runner(stop)
         try:
             container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
         finally:
