@@ -111,14 +111,14 @@ class SqlCollections:
             of_collection = select(documents.c.id).where(documents.c.collection_id == collection_id)
             conn.execute(delete(chunks).where(chunks.c.document_id.in_(of_collection)))
             # A job's row outlives its collection; the work on it must not.
-            cancel_collection_jobs(conn, collection_id)
+            job_events = cancel_collection_jobs(conn, collection_id)
             deleted: int = conn.execute(
                 delete(collections).where(collections.c.id == collection_id)
             ).rowcount
             if deleted:
                 counts = {"documents": int(document_count), "chunks": int(removed.rowcount)}
                 event = AuditEntry("collection.delete", (collection_id,), counts)
-                self._audit.append(conn, [event])
+                self._audit.append(conn, [event, *job_events])
             return deleted
 
         if self._db.write(work) == 0:

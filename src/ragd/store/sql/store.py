@@ -33,6 +33,7 @@ from ragd.store.sql.embedding_cache import SqlEmbeddingCache
 from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
 from ragd.store.sql.reindex import SqlReindex
+from ragd.store.sql.sources import SqlSources
 
 
 class SqlStore(
@@ -45,6 +46,7 @@ class SqlStore(
     SqlChat,
     SqlEmbeddingCache,
     SqlAudit,
+    SqlSources,
 ):
     """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``; every
     change appends to the audit chain as ``audit`` says (default: no checkpoints)."""

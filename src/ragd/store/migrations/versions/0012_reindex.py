@@ -13,7 +13,7 @@ the new rows' added, and every updated chunk logged as inserted again (the keywo
 replaces a chunk it re-reads), so both stay true in the switching transaction.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
