@@ -7,6 +7,7 @@ Embedder and Generator run is decided here and nowhere else.
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 
@@ -27,6 +28,7 @@ from ragd.services.documents import DocumentService
 from ragd.services.ingestion import IngestionService
 from ragd.services.jobs import JobService
 from ragd.services.keys import KeyService
+from ragd.services.reindex import ReindexService
 from ragd.services.search import SearchService
 from ragd.services.source_sync import SourceSyncer
 from ragd.services.sources import SourceService
@@ -85,6 +87,9 @@ class Container:
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
         self.jobs = JobService(self.store, self.collections, settings, self.limits)
+        self.reindex = ReindexService(
+            self.store, self.collections, self.jobs, self.embedder, settings
+        )
         self.sources = SourceService(
             self.store,
             self.collections,
@@ -103,10 +108,12 @@ class Container:
     def new_worker(self) -> IngestWorker:
         return IngestWorker(self.store, self.embedder, self.settings)
 
-    def start_job_runner(self) -> None:
+    def start_job_runner(self, stop: threading.Event | None = None) -> None:
         """Run background jobs (exports, reindexes...) in a thread of their own, so a
-        long job never holds up document ingestion or a search."""
-        self._jobs_stop.clear()
+        long job never holds up document ingestion or a search. ``stop``: an event of the
+        caller's that also stops it (``ragd worker`` shares its signal's), so both kinds
+        of work wind down together."""
+        self._jobs_stop = stop or threading.Event()
         self._jobs_thread = threading.Thread(
             target=self.jobs.run, args=(self._jobs_stop,), name="ragd-jobs", daemon=True
         )
@@ -154,12 +161,15 @@ class Container:
         if it is still busy when time is up (a long parse), its documents are handed back
         from here, so none waits for its lease to expire, and the late result is
         discarded because the lease is gone."""
-        self.stop_job_runner(timeout_s)
+        grace = self.settings.shutdown_grace_s if timeout_s is None else timeout_s
+        started = time.monotonic()
+        self._jobs_stop.set()  # both wind down at once, within one grace period
+        if self._worker_thread is not None:
+            self._worker_stop.set()
+            self._worker_thread.join(max(grace, 1.0))
+        self.stop_job_runner(max(grace - (time.monotonic() - started), 0.0))
         if self._worker_thread is None:
             return
-        self._worker_stop.set()
-        grace = self.settings.shutdown_grace_s if timeout_s is None else timeout_s
-        self._worker_thread.join(max(grace, 1.0))
         if self._worker_thread.is_alive() and self._worker is not None:
             released = self.store.release_jobs(owner=self._worker.owner)
             log.warning("ingestion worker did not stop in time", released=released)

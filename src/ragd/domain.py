@@ -48,6 +48,8 @@ class Collection:
     updated_at: dt.datetime
     document_count: int = 0
     chunk_count: int = 0
+    chunk_max_tokens: int | None = None
+    """The collection's chunk size (None: the server's default)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class Job:
     lease_owner: str
     content: bytes
     embedding_model: str
+    chunk_max_tokens: int | None = None
+    """The collection's chunk size (None: the server's default)."""
 
 
 @dataclass(frozen=True)

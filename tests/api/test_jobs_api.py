@@ -180,6 +180,8 @@ def test_keys_see_jobs_as_they_see_collections(
         "/v1/jobs", params={"collection_id": beta}, headers=as_key("alpha_admin")
     )
     assert limited.status_code == 404
+    declared = client.get("/openapi.json").json()["paths"]["/v1/jobs"]["get"]["responses"]
+    assert "404" in declared  # no path parameter, so the route declares it itself
     assert remote_client.get("/v1/jobs").status_code == 401
 
     read_cancel = remote_client.post(f"/v1/jobs/{in_alpha}/cancel", headers=as_key("reader"))

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from ragd.config import load_settings
-from ragd.domain import Filters, FusionWeights
+from ragd.domain import Filters, FusionWeights, JobCompletion, NewJob
 from ragd.store.postgres.store import PostgresStore
 from tests.databases import PostgresForTests
 from tests.store.conftest import StoreFactory, seeded_vector
@@ -353,3 +353,57 @@ def test_reindex_command_rebuilds_the_index(pair: Pair, tmp_path: Path) -> None:
         assert "keyword index" in failed.stderr
     # A refused rebuild changed nothing, so it recorded nothing.
     assert pair.exact.read_audit(lambda reader: reader.head())[0] == recorded[-1].seq
+
+
+def test_reindex_switch_keeps_the_index_exact(pair: Pair) -> None:
+    """A reindex moves its new chunks into the collection by UPDATE: the keyword log
+    must make the index pick them up under the collection and drop the old ones."""
+    col = pair.factory.collection()
+    docs = _fill(pair, col.id, 12, seed=8)
+    pair.indexed.rebuild_keyword_index()
+    job = pair.indexed.submit_job(
+        NewJob(kind="reindex", collection_id=col.id, params={}, created_by="t", max_attempts=3)
+    )
+    assert pair.indexed.claim_background_job(owner="r", kinds=["reindex"], lease_s=600)
+    rng = np.random.default_rng(11)
+    completions = [
+        JobCompletion(
+            document_id=document_id,
+            lease_owner="r",
+            title=None,
+            mime_type="text/markdown",
+            content_hash="unused",
+            chunks=[pair.factory.chunk(0, "zeppelin " + _text(rng))],
+        )
+        for document_id in docs
+    ]
+    pair.indexed.add_generation_chunks("gen_k", completions, job_id=job.id, owner="r")
+    assert pair.indexed._index.keyword_index is not None
+    pair.indexed._index.keyword_index.sync(pair.indexed.engine)
+    _same_everywhere(pair, [col.id])  # the generation is indexed, yet invisible
+    assert (
+        pair.indexed.keyword_search(["zeppelin"], collection_ids=[col.id], filters={}, limit=5)
+        == []
+    )
+    assert (
+        pair.indexed.switch_generation(
+            col.id,
+            generation="gen_k",
+            job_id=job.id,
+            owner="r",
+            embedding_model="m",
+            embedding_dim=8,
+            chunk_max_tokens=None,
+        )
+        == 0
+    )
+    _same_everywhere(pair, [col.id])  # the index lags: its unseen log covers the move
+    found = pair.indexed.keyword_search(["zeppelin"], collection_ids=[col.id], filters={}, limit=50)
+    assert len(found) == 12
+    pair.indexed._index.keyword_index.sync(pair.indexed.engine)
+    view = pair.indexed._index.keyword_index.view()
+    assert view is not None
+    assert {f"chk_{i}" for i in view.candidates(["zeppelin"], [col.id], 50).ids} == {
+        h.chunk_id for h in found
+    }
+    _same_everywhere(pair, [col.id])

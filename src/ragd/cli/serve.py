@@ -9,16 +9,29 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ragd import __version__
 from ragd.api.app import create_app
-from ragd.cli.common import _container, _settings, console, fail
+from ragd.cli.common import _container, _settings, console, err_console, fail
 from ragd.cli.keys import refuse_unprotected_bind
+from ragd.container import Container
+from ragd.domain import JobInfo
 from ragd.errors import RagdError
 from ragd.services.database import migrate_database
 from ragd.telemetry.logging import configure_logging
 from ragd.telemetry.metrics import multiprocess_dir, serve_process_metrics
 from ragd.telemetry.tracing import require_installed
+
+# How often the progress bar of `ragd reindex` reads the job.
+_FOLLOW_INTERVAL_S = 0.25
 
 
 def version() -> None:
@@ -78,13 +91,82 @@ def reindex(
             "database.",
         ),
     ] = False,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Re-chunk and re-embed this collection (name or id) as a job; search keeps "
+            "answering from the old chunks until the switch.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="The embedding model to move to: the configured one (the default)."),
+    ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens per chunk (default: the collection's current size).", min=16, max=8192
+        ),
+    ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", help="Only queue the job (a server or `ragd worker` runs it); print its id."
+        ),
+    ] = False,
 ) -> None:
-    """Rebuild what is derived from the database (the keyword index)."""
-    if not keyword:
-        raise fail("nothing to rebuild: give --keyword")
+    """Rebuild what is derived from the database: a collection's chunks and vectors
+    (--collection, as a job with a progress bar), or the keyword index (--keyword)."""
+    if not keyword and collection is None:
+        raise fail("nothing to rebuild: give --collection NAME or --keyword")
     with _container() as container:
-        count = container.database.rebuild_keyword_index()
-        console.print(f"keyword index rebuilt: {count} chunks")
+        if keyword:
+            count = container.database.rebuild_keyword_index()
+            console.print(f"keyword index rebuilt: {count} chunks")
+        if collection is None:
+            return
+        job = container.reindex.start(collection, actor="local", model=model, chunk_size=chunk_size)
+        console.print(f"reindex queued as job {job.id}")
+        if detach:
+            return
+        job = _follow(container, job.id)
+    if job.status != "succeeded":
+        raise fail(f"reindex {job.status}: {job.error or 'cancelled'}", code=1)
+    result = job.result or {}
+    console.print(
+        f"reindexed {result.get('documents', 0)} documents into {result.get('chunks', 0)} "
+        f"chunks ({result.get('embedding_model')}, {result.get('embedding_dim')} dimensions)"
+    )
+
+
+def _follow(container: Container, job_id: str) -> JobInfo:
+    """Run jobs here (as ``ragd worker`` would) and show the job's progress until it
+    ends. Interrupted, the job is handed back and resumes wherever a worker runs."""
+    container.start_job_runner()
+    try:
+        with Progress(
+            TextColumn("reindexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as progress:
+            task = progress.add_task("reindex", total=None)
+            while True:
+                job = container.jobs.get(job_id)
+                progress.update(task, completed=job.progress_done, total=job.progress_total)
+                if job.finished:
+                    return job
+                threading.Event().wait(_FOLLOW_INTERVAL_S)
+    except KeyboardInterrupt:
+        container.stop_job_runner()
+        err_console.print(f"interrupted: job {job_id} resumes where a worker runs")
+        raise typer.Exit(130) from None
+    finally:
+        container.stop_job_runner()
 
 
 def worker(
@@ -125,7 +207,7 @@ def worker(
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
-        container.start_job_runner()
+        container.start_job_runner(stop)
         try:
             container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
         finally:

@@ -66,6 +66,7 @@ def parse_task(job: Job, settings: Settings) -> ParseTask:
     """The job's bytes as the child will read them, fetching URLs here, in the worker,
     so the API never waits on a remote server (the fetch has its own deadline)."""
     content, mime, filename = job.content, job.mime_type, job.source
+    max_tokens, overlap_tokens = chunk_budget(job.chunk_max_tokens, settings)
     limits = parse_limits(settings)
     if job.source_type == "url":
         fetched = fetch_url(
@@ -85,10 +86,18 @@ def parse_task(job: Job, settings: Settings) -> ParseTask:
         filename=filename,
         title=job.title,
         limits=limits,
-        max_tokens=settings.chunk_max_tokens,
-        overlap_tokens=settings.chunk_overlap_tokens,
+        max_tokens=max_tokens,
+        overlap_tokens=overlap_tokens,
         max_chunks=settings.max_chunks_per_document,
     )
+
+
+def chunk_budget(max_tokens: int | None, settings: Settings) -> tuple[int, int]:
+    """Tokens per chunk and overlap: the collection's chunk size when it has one (a
+    reindex chose it), with an overlap kept well below it; else the server's."""
+    if max_tokens is None:
+        return settings.chunk_max_tokens, settings.chunk_overlap_tokens
+    return max_tokens, min(settings.chunk_overlap_tokens, max_tokens // 4)
 
 
 def parse_and_chunk(task: ParseTask) -> ParseOutcome:

@@ -109,6 +109,21 @@ class JobContext:
         if self._cancel:
             raise JobCancelled
 
+    def heartbeat(self) -> None:
+        """:meth:`progress` without news: keeps the lease between two units of work
+        that take long (a model call), and hears a cancel or a stop."""
+        self.progress(self._done)
+
+    def will_resume(self, exc: BaseException) -> bool:
+        """Whether the job will run again after its handler ends with ``exc``: retried
+        (a transient error with attempts left), handed back (the worker stops), or taken
+        over (the lease was lost). A handler keeps what it built for the next attempt
+        then, and undoes it otherwise."""
+        if isinstance(exc, _Stopping | LeaseLost):
+            return True
+        retryable = isinstance(exc, TransientError | Unavailable)
+        return retryable and self.job.attempts < self.job.max_attempts
+
     def cancelled(self) -> bool:
         """Whether a cancel was asked (read again at most once a second); for a handler
         that wants to stop at a point of its own choosing."""

@@ -356,6 +356,60 @@ class JobStore(Protocol):
         ...
 
 
+class ReindexStore(Protocol):
+    """Re-chunking and re-embedding a collection as a *generation* of chunks built beside
+    its live ones, invisible to every search path, then switched in at once.
+
+    A generation has an id of its own (never a collection's); the methods that write
+    one check the reindex job's lease (``LeaseLost``), so only the job's current worker
+    builds or switches it."""
+
+    def reindex_pending(self, collection_id: str, *, generation: str, limit: int) -> list[Job]:
+        """Up to ``limit`` of the collection's ``ready`` documents that have no chunks in
+        ``generation`` yet, oldest first, with their stored content (not leased: the
+        records carry an empty ``lease_owner``)."""
+        ...
+
+    def reindex_progress(self, collection_id: str, *, generation: str) -> tuple[int, int]:
+        """``(done, total)``: the collection's ready documents with chunks in
+        ``generation``, and all of its ready documents."""
+        ...
+
+    def add_generation_chunks(
+        self, generation: str, completions: Sequence[JobCompletion], *, job_id: str, owner: str
+    ) -> int:
+        """Store each completion's chunks in ``generation`` (replacing the document's
+        earlier ones there), in one transaction, while ``owner`` holds ``job_id``;
+        documents no longer ``ready`` (deleted, requeued) are skipped. Returns how many
+        documents were stored. ``LeaseLost`` otherwise, and nothing is written."""
+        ...
+
+    def switch_generation(
+        self,
+        collection_id: str,
+        *,
+        generation: str,
+        job_id: str,
+        owner: str,
+        embedding_model: str,
+        embedding_dim: int,
+        chunk_max_tokens: int | None,
+    ) -> int:
+        """In one transaction, while ``owner`` holds ``job_id``: unless some ready
+        document of the collection still lacks chunks in ``generation`` (then their
+        number is returned and nothing changes), replace the collection's chunks with
+        the generation's, record the model, dimension and chunk size, and return 0.
+        Searches see the old chunks or the new ones, never a mix. On PostgreSQL the
+        vector index of ``embedding_dim`` exists first. ``NotFound`` for a collection
+        deleted meanwhile; ``LeaseLost``."""
+        ...
+
+    def drop_generation(self, generation: str) -> int:
+        """Delete every chunk of ``generation`` (a cancelled or failed reindex); how
+        many."""
+        ...
+
+
 class KeyStore(Protocol):
     """API key rows: the public prefix and the hash of the key, never the key."""
 
@@ -627,6 +681,7 @@ class Store(
     DocumentStore,
     JobQueue,
     JobStore,
+    ReindexStore,
     KeyStore,
     ChatStore,
     SearchIndex,
@@ -649,6 +704,7 @@ __all__ = [
     "JobStore",
     "KeyStore",
     "LeaseLost",
+    "ReindexStore",
     "SearchIndex",
     "SearchLegs",
     "SourceStore",

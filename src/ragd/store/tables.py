@@ -119,6 +119,8 @@ collections = Table(
     # Bumped whenever the collection's chunk set changes: in-process vector caches
     # compare it to know when to reload, so several processes stay coherent.
     Column("chunks_version", Integer, nullable=False, default=0),
+    # The chunk size a reindex chose (None: the server's RAGD_CHUNK_MAX_TOKENS).
+    Column("chunk_max_tokens", Integer, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
@@ -14,6 +16,7 @@ from ragd.api.schemas.core import (
     CollectionPublic,
     CollectionUpdate,
 )
+from ragd.api.schemas.jobs import JobPublic, ReindexRequest
 from ragd.domain import Collection
 
 router = APIRouter(
@@ -76,3 +79,34 @@ def update_collection(
 def delete_collection(collection_id: str, container: ContainerDep, key: AdminKey) -> Response:
     container.collections.delete(collection_id, allowed=key.collection_ids)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{collection_id}/reindex",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    summary="Re-chunk and re-embed every document, as a job",
+    responses={
+        **FORBIDDEN,
+        **problem_responses(**{"409": "A reindex of this collection is queued or running"}),
+    },
+)
+def reindex_collection(
+    collection_id: str,
+    container: ContainerDep,
+    key: WriteKey,
+    response: Response,
+    body: ReindexRequest | None = None,
+) -> JobPublic:
+    """Queue a reindex (202, ``Location: /v1/jobs/{id}``): search keeps answering from
+    the current chunks until the new ones are complete, then the collection switches at
+    once. 409 while another reindex of the collection is queued or running."""
+    job = container.reindex.start(
+        collection_id,
+        actor=key.prefix or "local",
+        model=body.model if body else None,
+        chunk_size=body.chunk_size if body else None,
+        allowed=key.collection_ids,
+    )
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobPublic.of(job, dt.datetime.now(dt.UTC))

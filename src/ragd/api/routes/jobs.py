@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ragd.api.bodies import JsonBodyRoute
+from ragd.api.contract import problem_responses
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
 from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.jobs import JobList, JobPublic
@@ -26,7 +27,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@router.get("", response_model=JobList)
+@router.get(
+    "",
+    response_model=JobList,
+    responses=problem_responses(**{"404": "collection_id names a collection the key may not see"}),
+)
 def list_jobs(
     container: ContainerDep,
     key: ReadKey,

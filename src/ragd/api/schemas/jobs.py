@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ragd.domain import JobInfo, JobStatus
 
@@ -68,3 +68,23 @@ class JobPublic(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobPublic]
     next_cursor: str | None
+
+
+class ReindexRequest(BaseModel):
+    """``POST /v1/collections/{id}/reindex``: what to re-chunk and re-embed with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="The embedding model to move the collection to: the server's configured "
+        "model (the default); another one is refused with 422.",
+    )
+    chunk_size: int | None = Field(
+        None,
+        ge=16,
+        le=8192,
+        description="Tokens per chunk; default: the collection's current chunk size.",
+    )

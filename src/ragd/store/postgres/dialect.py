@@ -109,6 +109,9 @@ class PostgresDialect:
     def index_chunks(self, conn: Connection, entries: Sequence[tuple[int, str, NewChunk]]) -> None:
         """The ``tsvector`` is a generated column of the chunk row: nothing to add."""
 
+    def index_moved_chunks(self, conn: Connection, collection_id: str) -> None:
+        """The ``tsvector`` is a generated column, the statistics follow by trigger."""
+
     def _ensure_index(self, db: Transactions, dim: int, *, retried: bool) -> None:
         """A partial HNSW index for ``dim`` (collections of different models share the
         table); above pgvector's HNSW limit the search is exact and needs none."""

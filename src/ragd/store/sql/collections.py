@@ -106,6 +106,10 @@ class SqlCollections:
             # Chunks first and explicitly: their full-text rows go with them, and the
             # cascade would otherwise do it row by row through documents.
             removed = conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
+            # And the chunks of a reindex's generation being built (their own
+            # collection_id), which would otherwise only go row by row by cascade.
+            of_collection = select(documents.c.id).where(documents.c.collection_id == collection_id)
+            conn.execute(delete(chunks).where(chunks.c.document_id.in_(of_collection)))
             # A job's row outlives its collection; the work on it must not.
             job_events = cancel_collection_jobs(conn, collection_id)
             deleted: int = conn.execute(

@@ -50,6 +50,7 @@ def collection_from_row(row: Row[Any], document_count: int = 0, chunk_count: int
         updated_at=m["updated_at"],
         document_count=document_count,
         chunk_count=chunk_count,
+        chunk_max_tokens=m["chunk_max_tokens"],
     )
 
 

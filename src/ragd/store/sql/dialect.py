@@ -81,5 +81,12 @@ class Dialect(Protocol):
         column needs nothing here."""
         ...
 
+    def index_moved_chunks(self, conn: Connection, collection_id: str) -> None:
+        """In a reindex's switching transaction, once the new generation's chunks became
+        the collection's: add their full-text entries (left out while they were built,
+        since a full-text index whose statistics span the whole table would otherwise
+        change the old chunks' scores); a generated column needs nothing here."""
+        ...
+
 
 __all__ = ["Dialect"]

@@ -30,6 +30,12 @@ from ragd.store.sql.queries import (
 )
 from ragd.store.tables import chunks, document_sources, documents, new_id, utcnow
 
+# A chunk of its document's collection: not one of a reindex's generation being built
+# (those carry the generation's id as their collection until the switch).
+_live_chunk = and_(
+    documents.c.id == chunks.c.document_id, documents.c.collection_id == chunks.c.collection_id
+)
+
 
 class SqlDocuments:
     """Document rows, their source bytes, and reads of their chunks."""
@@ -110,7 +116,7 @@ class SqlDocuments:
     def list_chunks(self, document_id: str) -> list[StoredChunk]:
         query = (
             select(chunks, documents.c.title, documents.c.metadata)
-            .join(documents, documents.c.id == chunks.c.document_id)
+            .join(documents, _live_chunk)
             .where(chunks.c.document_id == document_id)
             .order_by(chunks.c.ordinal)
         )
@@ -127,7 +133,7 @@ class SqlDocuments:
             return {}
         query = (
             select(chunks, documents.c.title, documents.c.metadata)
-            .join(documents, documents.c.id == chunks.c.document_id)
+            .join(documents, _live_chunk)
             .where(chunks.c.id.in_(row_ids), documents.c.status == "ready")
         )
         rows = self._db.read(lambda conn: conn.execute(query).all())

@@ -65,13 +65,14 @@ class SqlJobQueue:
                     documents,
                     document_sources.c.content,
                     collections.c.embedding_model,
+                    collections.c.chunk_max_tokens,
                 )
                 .join(document_sources, document_sources.c.document_id == documents.c.id)
                 .join(collections, collections.c.id == documents.c.collection_id)
                 .where(documents.c.id.in_(ids))
                 .order_by(documents.c.created_at)
             ).all()
-            return [_job_from_row(row, owner) for row in rows]
+            return [job_from_document_row(row, owner) for row in rows]
 
         return self._db.write(work)
 
@@ -368,12 +369,13 @@ _JOB_COLUMNS = (
     "attempts",
     "content",
     "embedding_model",
+    "chunk_max_tokens",
 )
 
 
-def _job_from_row(row: Any, owner: str) -> Job:
+def job_from_document_row(row: Any, owner: str) -> Job:
     m = row._mapping
     return Job(document_id=m["id"], lease_owner=owner, **{name: m[name] for name in _JOB_COLUMNS})
 
 
-__all__ = ["SqlJobQueue", "swap_chunks"]
+__all__ = ["SqlJobQueue", "job_from_document_row", "swap_chunks"]

@@ -32,6 +32,7 @@ from ragd.store.sql.documents import SqlDocuments
 from ragd.store.sql.embedding_cache import SqlEmbeddingCache
 from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
+from ragd.store.sql.reindex import SqlReindex
 from ragd.store.sql.sources import SqlSources
 
 
@@ -40,6 +41,7 @@ class SqlStore(
     SqlDocuments,
     SqlJobQueue,
     SqlBackgroundJobs,
+    SqlReindex,
     SqlKeys,
     SqlChat,
     SqlEmbeddingCache,

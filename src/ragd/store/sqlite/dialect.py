@@ -34,6 +34,13 @@ _INSERT_FTS = text(
     "INSERT INTO chunks_fts(rowid, title, headings, body) VALUES (:id, :title, :headings, :body)"
 )
 
+_INSERT_MOVED_FTS = text(
+    "INSERT INTO chunks_fts(rowid, title, headings, body) "
+    "SELECT c.id, coalesce(c.title, ''), "
+    "coalesce((SELECT group_concat(h.value, ' / ') FROM json_each(c.heading_path) AS h), ''), "
+    "c.text FROM chunks AS c WHERE c.collection_id = :collection_id"
+)
+
 
 def create_sqlite_engine(url: str) -> Engine:
     """An engine whose transactions SQLite runs the way a server needs: WAL, foreign
@@ -102,6 +109,10 @@ class SqliteDialect:
                 for chunk_id, title, chunk in entries
             ],
         )
+
+    def index_moved_chunks(self, conn: Connection, collection_id: str) -> None:
+        # The same entries as index_chunks: headings joined by " / ", no title as "".
+        conn.execute(_INSERT_MOVED_FTS, {"collection_id": collection_id})
 
 
 __all__ = ["SqliteDialect", "create_sqlite_engine"]
