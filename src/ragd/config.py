@@ -243,6 +243,14 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         None, description="A bootstrap admin key (rgd_<prefix>_<secret>), upserted on start."
     )
+    auth_cache_ttl_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a key it has checked (and whether any key "
+        "exists) before asking the database again; bounds how late a revocation made by "
+        "another process takes effect. 0: ask on every request.",
+    )
 
     audit_signing_key_file: Path | None = Field(
         None,

@@ -28,6 +28,10 @@ from ragd.store.sql.queries import (
 )
 from ragd.store.tables import chunks, document_sources, documents, new_id, utcnow
 
+# What a StoredChunk is read from: every column but the embedding (1.5 kB a row at 384
+# dimensions, decoded into an array per row) and the text hash, which it does not hold.
+_CHUNK_COLUMNS = tuple(c for c in chunks.c if c.name not in ("embedding", "text_hash"))
+
 
 class SqlDocuments:
     """Document rows, their source bytes, and reads of their chunks."""
@@ -102,7 +106,7 @@ class SqlDocuments:
 
     def list_chunks(self, document_id: str) -> list[StoredChunk]:
         query = (
-            select(chunks, documents.c.title, documents.c.metadata)
+            select(*_CHUNK_COLUMNS, documents.c.title, documents.c.metadata)
             .join(documents, documents.c.id == chunks.c.document_id)
             .where(chunks.c.document_id == document_id)
             .order_by(chunks.c.ordinal)
@@ -119,7 +123,7 @@ class SqlDocuments:
         if not row_ids:
             return {}
         query = (
-            select(chunks, documents.c.title, documents.c.metadata)
+            select(*_CHUNK_COLUMNS, documents.c.title, documents.c.metadata)
             .join(documents, documents.c.id == chunks.c.document_id)
             .where(chunks.c.id.in_(row_ids), documents.c.status == "ready")
         )
