@@ -69,6 +69,7 @@ class PostgresDialect:
 
     name = "postgresql"
     write_options: Mapping[str, Any] = {}
+    snapshot_options: Mapping[str, Any] = {"isolation_level": "REPEATABLE READ"}
 
     def __init__(self, settings: Settings) -> None:
         self._retry = RetryPolicy(settings.database_retry_deadline_s)

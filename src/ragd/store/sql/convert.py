@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from typing import Any, Unpack
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Row
@@ -75,7 +75,7 @@ def document_from_row(row: Row[Any]) -> Document:
     )
 
 
-def chunk_from_row(row: Row[Unpack[tuple[Any, ...]]]) -> StoredChunk:
+def chunk_from_row(row: Row[*tuple[Any, ...]]) -> StoredChunk:
     m = row._mapping
     return StoredChunk(
         id=chunk_public_id(m["id"]),

@@ -34,6 +34,17 @@ class Database:
         """``work`` in a write transaction, retried by the dialect's policy."""
         return self.run(work, write=True)
 
+    def snapshot(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in a read transaction that sees one snapshot from its first
+        statement to its last (a verification reading the audit chain in pages)."""
+
+        def attempt() -> T:
+            options = self.dialect.snapshot_options
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                return work(conn)
+
+        return self.dialect.run(attempt)
+
     def run(self, work: Callable[[Connection], T], *, write: bool, retried: bool = True) -> T:
         """``work`` in one transaction; ``retried=False`` for the calls that must answer
         at once (health checks, migrations).

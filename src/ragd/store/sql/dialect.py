@@ -43,6 +43,10 @@ class Dialect(Protocol):
     """Execution options for a write transaction's connection (SQLite takes its write
     lock at BEGIN with them, so two writers never deadlock upgrading a read lock)."""
 
+    snapshot_options: Mapping[str, Any]
+    """Execution options for a read transaction that must see one snapshot throughout
+    (PostgreSQL's REPEATABLE READ; a SQLite read transaction is one already)."""
+
     def run(self, attempt: Callable[[], T]) -> T:
         """Run one transaction ``attempt`` (it opens, commits and closes its own), again
         as the database's retry policy allows; called for every retried transaction."""
