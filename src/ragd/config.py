@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     keyword_index_interval_s: float = Field(1.0, ge=0, le=3600)
     keyword_candidates: int = Field(300, ge=10, le=100_000)
     keyword_exact_below: int = Field(10_000, ge=0, le=10_000_000)
+    keyword_log_retention_s: float = Field(
+        7 * 86_400,
+        ge=60,
+        le=366 * 86_400,
+        description="An indexer silent this long no longer holds back keyword_log pruning; "
+        "its index is rebuilt when it returns.",
+    )
 
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."
