@@ -845,6 +845,8 @@ def run_backend(
 KEYWORD_INDEX: Path | None = None
 # Set by --measure-stored: measure a resumed database at the size it has.
 MEASURE_STORED = False
+# Queries whose keyword top 10 is compared with the exact statement, per filter.
+AGREEMENT_QUERIES = 60
 _LOG_TRIGGERS = ("chunks_keyword_log_insert", "chunks_keyword_log_delete")
 
 
@@ -907,7 +909,7 @@ def measure_keyword_index(
                     f"  p99 {result['p99_ms']:8.2f} ms  (n={result['n']})"
                 )
             same = overlap = 0
-            sample = queries[:60]
+            sample = queries[:AGREEMENT_QUERIES]
             for q in sample:
                 terms = keyword_terms(q.text)
                 got = [
