@@ -38,6 +38,7 @@ class RequestContextMiddleware:
         app: ASGIApp,
         *,
         max_body_bytes: int,
+        max_batch_bytes: int,
         max_concurrent_requests: int,
         queue_timeout_s: float,
     ) -> None:
@@ -45,7 +46,11 @@ class RequestContextMiddleware:
             AccessLogMiddleware(
                 ServerErrorMiddleware(
                     AdmissionMiddleware(
-                        BodyLimitMiddleware(NulGuardMiddleware(app), max_body_bytes=max_body_bytes),
+                        BodyLimitMiddleware(
+                            NulGuardMiddleware(app),
+                            max_body_bytes=max_body_bytes,
+                            max_batch_bytes=max_batch_bytes,
+                        ),
                         max_concurrent=max_concurrent_requests,
                         queue_timeout_s=queue_timeout_s,
                     )

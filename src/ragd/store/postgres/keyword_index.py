@@ -22,7 +22,7 @@ truth; this index is a cache of it that may lag or be missing:
 * **One indexer per host**: a background thread in each process that searches takes a
   file lock for each round, so processes on one host share one index and hosts each keep
   their own. ``ragd reindex --keyword`` rebuilds it from ``chunks`` under the same lock.
-* **Pruning** (migration 0011): each indexer records in ``keyword_indexers`` the
+* **Pruning** (migration 0012): each indexer records in ``keyword_indexers`` the
   ``xmin`` of the snapshot its index holds (every log row older than that is applied),
   at most once a minute, and then deletes the log rows older than the smallest such
   ``xmin`` of the indexers heard from within ``RAGD_KEYWORD_LOG_RETENTION_S``, raising

@@ -9,8 +9,8 @@ deleted, and ``keyword_log_horizon`` remembers that bound. An index whose waterm
 older than the horizon may lack deleted rows' changes: searches skip it (the exact
 statement) and its indexer rebuilds it from ``chunks``. PostgreSQL only, like 0008.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
