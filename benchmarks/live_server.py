@@ -27,9 +27,14 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, env_extra: dict[str, str] | None = None, *, ready_timeout_s: float = 180
+    data_dir: Path,
+    env_extra: dict[str, str] | None = None,
+    *,
+    ready_timeout_s: float = 180,
+    args: list[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``ragd serve`` on ``data_dir``; returns the process and its base URL once ready."""
+    """``ragd serve`` on ``data_dir`` (``args`` appended to its command line); returns the
+    process and its base URL once ready."""
     port = free_port()
     env = {
         **os.environ,
@@ -42,7 +47,17 @@ def start_server(
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ragd", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "ragd",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(args or []),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

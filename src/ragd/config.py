@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     keyword_index_interval_s: float = Field(1.0, ge=0, le=3600)
     keyword_candidates: int = Field(300, ge=10, le=100_000)
     keyword_exact_below: int = Field(10_000, ge=0, le=10_000_000)
+    keyword_log_retention_s: float = Field(
+        7 * 86_400,
+        ge=60,
+        le=366 * 86_400,
+        description="An indexer silent this long no longer holds back keyword_log pruning; "
+        "its index is rebuilt when it returns.",
+    )
 
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path."
@@ -297,6 +304,14 @@ class Settings(BaseSettings):
     )
     admin_key: SecretStr | None = Field(
         None, description="A bootstrap admin key (rgd_<prefix>_<secret>), upserted on start."
+    )
+    auth_cache_ttl_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a key it has checked (and whether any key "
+        "exists) before asking the database again; bounds how late a revocation made by "
+        "another process takes effect. 0: ask on every request.",
     )
 
     audit_signing_key_file: Path | None = Field(

@@ -79,7 +79,7 @@ class Container:
         )
         self.answers = AnswerService(self.search, self.generator)
         self.chat = ChatService(self.store, self.collections, self.answers, self.limits)
-        self.keys = KeyService(self.store, self.collections)
+        self.keys = KeyService(self.store, self.collections, cache_ttl_s=settings.auth_cache_ttl_s)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
         self.audit = AuditService(self.store, settings, self.limits)

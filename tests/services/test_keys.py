@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,64 @@ def test_migration_creates_the_keys_table(store: SqliteStore) -> None:
     assert version is not None and version >= "0002"
     assert {"id", "name", "prefix", "key_hash", "scope", "collection_ids"} <= columns
     assert {"created_at", "last_used_at", "revoked_at"} <= columns
+
+
+# -- the in-process cache (RAGD_AUTH_CACHE_TTL_S) -------------------------------------------
+
+
+def test_a_cached_key_needs_no_database_and_revoking_here_ends_it_at_once(
+    store: SqliteStore, collections: CollectionService
+) -> None:
+    keys = KeyService(store, collections, cache_ttl_s=300)
+    created = keys.create("cached", "read")
+    assert keys.cached(created.secret) is None  # never checked yet
+    principal = keys.authenticate(created.secret)
+    assert keys.cached(created.secret) == principal
+    assert keys.cached(created.secret + "x") is None
+    # The row's hash changed under the cache: the cache answers, the database is not asked.
+    with store.engine.begin() as conn:
+        conn.execute(update(api_keys).values(key_hash="0" * 64))
+    assert keys.authenticate(created.secret) == principal
+    keys.revoke(created.key.id)
+    assert keys.cached(created.secret) is None
+    with pytest.raises(Unauthorized):
+        keys.authenticate(created.secret)
+
+
+def test_a_revocation_by_another_process_takes_effect_within_the_ttl(
+    store: SqliteStore, collections: CollectionService
+) -> None:
+    serving = KeyService(store, collections, cache_ttl_s=0.2)
+    elsewhere = KeyService(store, collections)  # `ragd keys revoke`, another worker
+    created = elsewhere.create("shared", "read")
+    serving.authenticate(created.secret)
+    elsewhere.revoke(created.key.id)
+    time.sleep(0.25)  # past the TTL
+    with pytest.raises(Unauthorized, match="revoked"):
+        serving.authenticate(created.secret)
+
+
+def test_a_failed_check_is_not_cached(store: SqliteStore, collections: CollectionService) -> None:
+    keys = KeyService(store, collections, cache_ttl_s=300)
+    created = keys.create("late", "read")
+    with store.engine.begin() as conn:
+        conn.execute(update(api_keys).values(revoked_at=utcnow()))
+    with pytest.raises(Unauthorized):
+        keys.authenticate(created.secret)
+    with store.engine.begin() as conn:
+        conn.execute(update(api_keys).values(revoked_at=None))
+    assert keys.authenticate(created.secret).key_id == created.key.id
+
+
+def test_whether_any_key_exists_is_cached_and_creating_one_clears_it(
+    store: SqliteStore, collections: CollectionService
+) -> None:
+    keys = KeyService(store, collections, cache_ttl_s=300)
+    elsewhere = KeyService(store, collections)
+    assert not keys.any_active()
+    elsewhere.create("other process", "read")
+    assert not keys.any_active()  # within the TTL, this process has not heard yet
+    created = keys.create("here", "read")
+    assert keys.any_active()
+    keys.revoke(created.key.id)
+    assert keys.any_active()  # the other process's key is still active

@@ -407,3 +407,95 @@ def test_reindex_switch_keeps_the_index_exact(pair: Pair) -> None:
         h.chunk_id for h in found
     }
     _same_everywhere(pair, [col.id])
+
+
+# -- pruning of keyword_log (migration 0013) ---------------------------------------------------
+
+
+def _log_rows(pair: Pair) -> int:
+    with pair.exact.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM keyword_log")).scalar_one())
+
+
+def _keyword_index(store: PostgresStore) -> Any:
+    index = store._index.keyword_index
+    assert index is not None
+    return index
+
+
+def test_log_rows_the_only_indexer_has_applied_are_pruned(pair: Pair) -> None:
+    col = pair.factory.collection()
+    _fill(pair, col.id, 10, seed=11)
+    assert _log_rows(pair) == 30
+    pair.indexed.rebuild_keyword_index()  # records its snapshot and prunes
+    assert _log_rows(pair) == 0
+    added = _fill(pair, col.id, 5, seed=12)
+    pair.indexed.delete_document(added[0])
+    assert _log_rows(pair) == 18  # 15 inserts, 3 deletes: not yet applied, kept
+    index = _keyword_index(pair.indexed)
+    assert index.sync(pair.indexed.engine) == 18
+    watermark = index.view().watermark
+    assert index.prune(pair.indexed.engine, watermark) == 18
+    assert _log_rows(pair) == 0
+    assert _uses_index(pair, [col.id])
+    _same_everywhere(pair, [col.id])
+
+
+def test_rows_another_indexer_has_not_applied_are_kept(pair: Pair, tmp_path: Path) -> None:
+    col = pair.factory.collection()
+    _fill(pair, col.id, 8, seed=13)
+    other = _indexed_store(pair.url, tmp_path / "other-host", keyword_exact_below=0)
+    try:
+        other.rebuild_keyword_index()  # the other host, at this point
+        later = _fill(pair, col.id, 6, seed=14)
+        pair.indexed.delete_document(later[1])
+        pair.indexed.rebuild_keyword_index()  # this host, further on: prunes
+        assert _log_rows(pair) == 21  # what the other host has not applied
+        # The other host still searches with its index (the rows it needs are there),
+        # and catches up from the log.
+        other_pair = Pair(other, pair.exact, pair.factory, pair.url, tmp_path / "other-host")
+        assert _uses_index(other_pair, [col.id])
+        _same_everywhere(other_pair, [col.id])
+        assert _keyword_index(other).sync(other.engine) == 21
+        _same_everywhere(other_pair, [col.id])
+        watermark = _keyword_index(other).view().watermark
+        _keyword_index(other).prune(other.engine, watermark)
+        assert _log_rows(pair) == 0
+    finally:
+        other.close()
+
+
+def test_an_index_behind_the_pruned_horizon_is_skipped_then_rebuilt(
+    pair: Pair, tmp_path: Path
+) -> None:
+    col = pair.factory.collection()
+    _fill(pair, col.id, 8, seed=15)
+    away = _indexed_store(pair.url, tmp_path / "away-host", keyword_exact_below=0)
+    away_pair = Pair(away, pair.exact, pair.factory, pair.url, tmp_path / "away-host")
+    try:
+        away.rebuild_keyword_index()
+        removed = _fill(pair, col.id, 6, seed=16)
+        for document_id in removed[:3]:
+            pair.indexed.delete_document(document_id)
+        # The away host has been silent for longer than the retention: it no longer
+        # holds pruning back, and this host prunes what it has not applied.
+        with pair.exact.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE keyword_indexers SET seen_at = now() - interval '8 days' "
+                    "WHERE name = :n"
+                ),
+                {"n": _keyword_index(away).name},
+            )
+        pair.indexed.rebuild_keyword_index()
+        assert _log_rows(pair) == 0
+        # Its index lacks those changes and the log no longer has them: searches take
+        # the exact path (never a stale answer) ...
+        assert not _uses_index(away_pair, [col.id])
+        _same_everywhere(away_pair, [col.id])
+        # ... until its indexer, finding itself behind the horizon, rebuilds.
+        assert _keyword_index(away).sync(away.engine) == 33  # every chunk, 11 documents
+        assert _uses_index(away_pair, [col.id])
+        _same_everywhere(away_pair, [col.id])
+    finally:
+        away.close()

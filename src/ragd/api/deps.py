@@ -44,7 +44,9 @@ _api_key = APIKeyHeader(
 )
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    """Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in its
+    thread pool, a thread hop per request for an attribute read."""
     container: Container = request.app.state.container
     return container
 
@@ -63,7 +65,9 @@ async def get_principal(
     presented = bearer.credentials if bearer is not None else api_key
     client = request.client.host if request.client else None
     try:
-        principal = await run_in_threadpool(_resolve, container, presented, client)
+        principal = _from_memory(container, presented, client)
+        if principal is None:
+            principal = await run_in_threadpool(_resolve, container, presented, client)
     except Unauthorized as exc:
         reason = _failure_reason(presented, exc)
         AUTH_FAILURES.labels(reason=reason).inc()
@@ -78,6 +82,22 @@ async def get_principal(
     # The budget is the key's (or the address's), so it is spent once the caller is known.
     await enforce_rate_limit(request, principal)
     return principal
+
+
+def _from_memory(
+    container: Container, presented: str | None, client: str | None
+) -> Principal | None:
+    """The caller when memory alone can tell (auth disabled, a key checked within
+    ``RAGD_AUTH_CACHE_TTL_S``, a loopback client while no key exists), so the request
+    needs no thread and no database round trip for it; None: ask :func:`_resolve`.
+    Refusals always go the long way."""
+    if container.settings.auth_disabled:
+        return ANONYMOUS
+    if presented:
+        return container.keys.cached(presented)
+    if container.keys.cache.any_active() is False and is_loopback(client):
+        return ANONYMOUS
+    return None
 
 
 async def _note_failure(

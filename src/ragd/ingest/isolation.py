@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from ragd import errors
 from ragd.errors import ParseError, RagdError
+from ragd.ingest.parsers import HEAVY_PARSER_MODULES
 from ragd.ingest.parsers.base import short_reason
 
 __all__ = ["Cancelled", "run_isolated"]
@@ -35,7 +36,7 @@ A = TypeVar("A")
 _POLL_S = 0.25
 # Imported once by the fork server, so children start with them loaded. ``__main__``
 # too: otherwise each child re-runs the main script (``ragd``'s entry point) on start.
-_PRELOAD = ["__main__", "ragd.ingest.pipeline"]
+_PRELOAD = ["__main__", "ragd.ingest.pipeline", *HEAVY_PARSER_MODULES]
 _context_lock = threading.Lock()
 _context: Any = None
 

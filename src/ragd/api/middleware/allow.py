@@ -60,11 +60,11 @@ class AllowMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        allow = self.table.allow(scope["path"])
-        if allow is None:
-            await self.app(scope, receive, send)
-            return
         if scope["method"] == "OPTIONS":
+            allow = self.table.allow(scope["path"])
+            if allow is None:
+                await self.app(scope, receive, send)
+                return
             await send(
                 {
                     "type": "http.response.start",
@@ -76,8 +76,12 @@ class AllowMiddleware:
             return
 
         async def send_with_allow(message: Message) -> None:
+            # Only a 405 needs the table: matching every route per request costs more
+            # than the rest of this middleware.
             if message["type"] == "http.response.start" and message["status"] == 405:
-                MutableHeaders(scope=message)["Allow"] = allow
+                allow = self.table.allow(scope["path"])
+                if allow is not None:
+                    MutableHeaders(scope=message)["Allow"] = allow
             await send(message)
 
         await self.app(scope, receive, send_with_allow)

@@ -20,7 +20,7 @@ router = APIRouter(
 )
 
 
-def get_evaluations(container: ContainerDep) -> EvaluationService:
+async def get_evaluations(container: ContainerDep) -> EvaluationService:
     return EvaluationService(container.search, container.collections)
 
 

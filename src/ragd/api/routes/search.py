@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Response
 
 from ragd.api.bodies import JsonBodyRoute
 from ragd.api.contract import problem_responses
 from ragd.api.deps import UNAUTHORIZED, ContainerDep, ReadKey
+from ragd.api.responses import model_response
 from ragd.api.schemas.core import (
     AskRequest,
     AskResponse,
@@ -34,7 +34,7 @@ NAMED_COLLECTION = problem_responses(**{"404": "A collection named in the body w
 
 
 @router.post("/search", response_model=SearchResponse, responses=NAMED_COLLECTION)
-def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> SearchResponse:
+def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> Response:
     hits = container.search.search(
         body.query,
         collections=body.collections,
@@ -43,20 +43,22 @@ def search(body: SearchRequest, container: ContainerDep, key: ReadKey) -> Search
         filters=body.filters,
         allowed=key.collection_ids,
     )
-    return SearchResponse(
-        results=[
-            SearchResult(
-                chunk_id=h.chunk_id,
-                document_id=h.document_id,
-                collection_id=h.collection_id,
-                title=h.title,
-                text=h.text,
-                score=h.score,
-                metadata=h.metadata,
-                heading_path=list(h.heading_path),
-            )
-            for h in hits
-        ]
+    return model_response(
+        SearchResponse(
+            results=[
+                SearchResult(
+                    chunk_id=h.chunk_id,
+                    document_id=h.document_id,
+                    collection_id=h.collection_id,
+                    title=h.title,
+                    text=h.text,
+                    score=h.score,
+                    metadata=h.metadata,
+                    heading_path=list(h.heading_path),
+                )
+                for h in hits
+            ]
+        )
     )
 
 
@@ -72,7 +74,7 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/ask", response_model=AskResponse, responses={**SSE_RESPONSE, **NAMED_COLLECTION})
-def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse | StreamingResponse:
+def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> Response:
     if body.stream:
         events = container.answers.stream(
             body.question,
@@ -89,11 +91,13 @@ def ask(body: AskRequest, container: ContainerDep, key: ReadKey) -> AskResponse 
         filters=body.filters,
         allowed=key.collection_ids,
     )
-    return AskResponse(
-        answer=result.answer,
-        citations=[
-            CitationPublic.model_validate(c, from_attributes=True) for c in result.citations
-        ],
+    return model_response(
+        AskResponse(
+            answer=result.answer,
+            citations=[
+                CitationPublic.model_validate(c, from_attributes=True) for c in result.citations
+            ],
+        )
     )
 
 

@@ -9,9 +9,10 @@ bytes and extensions in ``detect``.
 
 from __future__ import annotations
 
+import importlib
+
 from ragd.config import Settings
 from ragd.errors import EmptyDocument
-from ragd.ingest.parsers import html
 from ragd.ingest.parsers.archive import ZipLimits
 from ragd.ingest.parsers.base import (
     CODE,
@@ -36,17 +37,12 @@ from ragd.ingest.parsers.base import (
 )
 from ragd.ingest.parsers.code import parse_code
 from ragd.ingest.parsers.detect import detect_mime_type
-from ragd.ingest.parsers.docx import parse_docx
-from ragd.ingest.parsers.epub import parse_epub
-from ragd.ingest.parsers.html import parse_html
 from ragd.ingest.parsers.jsondoc import parse_json, parse_jsonl
 from ragd.ingest.parsers.markdown import markdown_title, parse_markdown, parse_text
-from ragd.ingest.parsers.pdf import parse_pdf
-from ragd.ingest.parsers.pptx import parse_pptx
-from ragd.ingest.parsers.sheets import parse_csv, parse_xlsx
 from ragd.ingest.parsers.text import parse_plain
 
 __all__ = [
+    "HEAVY_PARSER_MODULES",
     "PARSERS",
     "SUPPORTED_MIME_TYPES",
     "ParseLimits",
@@ -60,16 +56,35 @@ __all__ = [
     "precheck",
 ]
 
+# Parsers whose libraries (trafilatura, pypdf, python-docx, python-pptx, openpyxl,
+# ebooklib) take ~80 MB once imported. Only the parse children of the worker's
+# forkserver run them, and that server imports them before it forks (isolation.py), so
+# the API process, which never parses, never loads them.
+HEAVY_PARSER_MODULES = tuple(
+    f"ragd.ingest.parsers.{name}" for name in ("html", "pdf", "docx", "pptx", "sheets", "epub")
+)
+
+
+def _lazy(module: str, name: str) -> Parser:
+    """``module.name``, imported on the first document it parses."""
+
+    def parse(data: bytes, charset: str | None, limits: ParseLimits) -> ParsedDocument:
+        parser: Parser = getattr(importlib.import_module(f"ragd.ingest.parsers.{module}"), name)
+        return parser(data, charset, limits)
+
+    return parse
+
+
 PARSERS: dict[str, Parser] = {
     PLAIN: parse_plain,
     MARKDOWN: parse_markdown,
-    HTML: parse_html,
-    PDF: parse_pdf,
-    DOCX: parse_docx,
-    PPTX: parse_pptx,
-    XLSX: parse_xlsx,
-    CSV: parse_csv,
-    EPUB: parse_epub,
+    HTML: _lazy("html", "parse_html"),
+    PDF: _lazy("pdf", "parse_pdf"),
+    DOCX: _lazy("docx", "parse_docx"),
+    PPTX: _lazy("pptx", "parse_pptx"),
+    XLSX: _lazy("sheets", "parse_xlsx"),
+    CSV: _lazy("sheets", "parse_csv"),
+    EPUB: _lazy("epub", "parse_epub"),
     JSON: parse_json,
     JSONL: parse_jsonl,
 }
@@ -122,6 +137,12 @@ def parse_document(
     return document
 
 
+def _meta_charset(data: bytes) -> str | None:
+    from ragd.ingest.parsers.html import meta_charset  # lazily: it brings trafilatura
+
+    return meta_charset(data)
+
+
 def precheck(data: bytes, mime_type: str) -> None:
     """The checks cheap enough for an upload request: linear passes in C, never a parser.
 
@@ -133,7 +154,7 @@ def precheck(data: bytes, mime_type: str) -> None:
     base, params = split_content_type(mime_type)
     if base in _BINARY:
         return
-    charset = params.get("charset") or (html.meta_charset(data) if base == HTML else None)
+    charset = params.get("charset") or (_meta_charset(data) if base == HTML else None)
     text = decode(data, charset)
     if base != HTML and not text.strip():
         raise EmptyDocument("document contains no text")

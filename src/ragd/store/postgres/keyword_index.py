@@ -22,6 +22,13 @@ truth; this index is a cache of it that may lag or be missing:
 * **One indexer per host**: a background thread in each process that searches takes a
   file lock for each round, so processes on one host share one index and hosts each keep
   their own. ``ragd reindex --keyword`` rebuilds it from ``chunks`` under the same lock.
+* **Pruning** (migration 0013): each indexer records in ``keyword_indexers`` the
+  ``xmin`` of the snapshot its index holds (every log row older than that is applied),
+  at most once a minute, and then deletes the log rows older than the smallest such
+  ``xmin`` of the indexers heard from within ``RAGD_KEYWORD_LOG_RETENTION_S``, raising
+  ``keyword_log_horizon`` to it in the same transaction. An indexer whose watermark is
+  below the horizon (it was away longer than the retention) rebuilds from ``chunks``;
+  until it has, searches find the horizon above the watermark and take the exact path.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +58,30 @@ _LOCK = "indexer.lock"
 _INDEX = "tantivy"
 _WRITER_HEAP = 128_000_000
 _BATCH = 5_000
+# How often an indexer records what it has seen and prunes the log (a write or two).
+_PRUNE_EVERY_S = 60.0
+
+# Record what this indexer has seen, then delete the log rows every indexer heard from
+# within the retention has seen; the horizon moves in the same transaction.
+_REGISTER = """
+INSERT INTO keyword_indexers (name, seen_xmin, seen_at)
+VALUES (:name, pg_snapshot_xmin(CAST(:snapshot AS pg_snapshot)), now())
+ON CONFLICT (name) DO UPDATE SET seen_xmin = EXCLUDED.seen_xmin, seen_at = EXCLUDED.seen_at
+"""
+_FORGET_SILENT = (
+    "DELETE FROM keyword_indexers WHERE seen_at <= now() - make_interval(secs => :retention)"
+)
+_RAISE_HORIZON = """
+UPDATE keyword_log_horizon
+SET pruned_below = greatest(pruned_below, (SELECT min(seen_xmin) FROM keyword_indexers))
+WHERE id = 1 AND EXISTS (SELECT 1 FROM keyword_indexers)
+RETURNING pruned_below::text
+"""
+_PRUNE = "DELETE FROM keyword_log WHERE xid < CAST(:horizon AS xid8)"
+_BEHIND = (
+    "SELECT pruned_below > pg_snapshot_xmin(CAST(:watermark AS pg_snapshot)) "
+    "FROM keyword_log_horizon WHERE id = 1"
+)
 
 # Each lexeme once per position, title and headings twice (ragd's BM25 weighs them 2.0
 # and 1.5, body 1.0): tantivy's term frequencies follow ragd's closely enough to rank
@@ -112,9 +145,15 @@ class TantivyKeywordIndex:
     """The index in ``directory`` of one host: read by every process, written by one
     at a time (a file lock), every ``interval_s`` by a background thread when started."""
 
-    def __init__(self, directory: Path, *, interval_s: float) -> None:
+    def __init__(
+        self, directory: Path, *, interval_s: float, retention_s: float = 7 * 86_400
+    ) -> None:
         self.directory = directory
         self.interval_s = interval_s
+        self.retention_s = retention_s
+        # Who holds this index back from pruning: the host and the index's directory.
+        self.name = f"{socket.gethostname()}:{directory.resolve()}"
+        self._pruned_at: float | None = None
         self._index_dir = directory / _INDEX
         self._mutex = threading.Lock()
         self._reader: tantivy.Index | None = None
@@ -193,14 +232,48 @@ class TantivyKeywordIndex:
             ):
                 # The first statement fixes the transaction's snapshot: this one.
                 snapshot = str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar())
+                if watermark is not None and self._behind(conn, watermark):
+                    log.warning("keyword index is older than the pruned log: rebuilding")
+                    watermark = None
+                rebuilt = watermark is None
                 if watermark is None:
                     changed = self._rebuild(conn)
                 else:
                     changed = self._apply_log(conn, watermark)
-                    if changed == 0:
-                        return 0
-            self._write_watermark(snapshot)
+            if rebuilt or changed:
+                self._write_watermark(snapshot)
+                watermark = snapshot
+            self._maybe_prune(engine, watermark, force=rebuild)
             return changed
+
+    def _behind(self, conn: Connection, watermark: str) -> bool:
+        """Whether log rows this watermark has not seen may have been pruned."""
+        return bool(conn.execute(text(_BEHIND), {"watermark": watermark}).scalar())
+
+    def _maybe_prune(self, engine: Engine, watermark: str | None, *, force: bool) -> int:
+        """Record ``watermark`` as what this index holds and prune what every indexer
+        holds; at most once per ``_PRUNE_EVERY_S`` unless ``force``. The number of log
+        rows deleted."""
+        now = time.monotonic()
+        due = self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY_S
+        if watermark is None or not (due or force):
+            return 0
+        self._pruned_at = now
+        return self.prune(engine, watermark)
+
+    def prune(self, engine: Engine, watermark: str) -> int:
+        """Record that this index holds every log row older than ``watermark``'s xmin,
+        then delete the rows every indexer within the retention holds."""
+        with engine.begin() as conn:
+            conn.execute(text(_REGISTER), {"name": self.name, "snapshot": watermark})
+            conn.execute(text(_FORGET_SILENT), {"retention": self.retention_s})
+            horizon = conn.execute(text(_RAISE_HORIZON)).scalar()
+            if horizon is None:
+                return 0
+            deleted = conn.execute(text(_PRUNE), {"horizon": horizon}).rowcount
+        if deleted:
+            log.info("keyword log pruned", rows=deleted, horizon=horizon)
+        return int(deleted or 0)
 
     def _rebuild(self, conn: Connection) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -269,8 +269,11 @@ def keyword_plan_sql(
     """What the keyword index's path needs to know first, in one round trip: the query's
     lexemes (PostgreSQL tokenizes both sides), the chunks inserted since the index's
     ``watermark`` (searched exactly with its candidates), how many log rows it has not
-    seen (at ``pending_cap``, too many: the exact path), and with a filter whether the
-    scope holds fewer than ``exact_cap`` chunks (then the exact path is the cheaper)."""
+    seen (at ``pending_cap``, too many: the exact path), whether log rows it has not seen
+    may have been pruned (``behind``: the exact path), and with a filter whether the
+    scope holds fewer than ``exact_cap`` chunks (then the exact path is the cheaper).
+    ``behind`` and ``pending`` come from one snapshot, and pruning moves the horizon and
+    deletes rows in one transaction, so a pruned row is never silently missing."""
     params: dict[str, Any] = {
         "query": " ".join(terms),
         "watermark": watermark,
@@ -291,6 +294,8 @@ SELECT (SELECT array_agg(DISTINCT u.lexeme)
         FROM unnest(to_tsvector('english'::regconfig, ragd_fold(:query))) AS u) AS lexemes,
        (SELECT array_agg(chunk_id) FROM pending WHERE op = 'i') AS inserted,
        (SELECT count(*) FROM pending) AS pending,
+       (SELECT pruned_below > pg_snapshot_xmin(CAST(:watermark AS pg_snapshot))
+        FROM keyword_log_horizon WHERE id = 1) AS behind,
        {scope_chunks} AS scope_chunks"""
     return sql, params
 

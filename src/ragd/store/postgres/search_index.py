@@ -91,7 +91,7 @@ class PostgresSearchIndex:
             exact_cap=self.keyword_exact_below,
         )
         plan = self._db.read(lambda conn: conn.execute(text(sql), params).one())
-        if plan.pending >= PENDING_CAP:
+        if plan.behind or plan.pending >= PENDING_CAP:
             return None
         if plan.scope_chunks is not None and plan.scope_chunks < self.keyword_exact_below:
             return None

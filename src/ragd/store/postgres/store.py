@@ -116,7 +116,9 @@ def _keyword_index(settings: Settings) -> TantivyKeywordIndex | None:
             "pip install 'ragd[keyword-index]'"
         ) from None
     return TantivyKeywordIndex(
-        settings.resolved_keyword_index_dir, interval_s=settings.keyword_index_interval_s
+        settings.resolved_keyword_index_dir,
+        interval_s=settings.keyword_index_interval_s,
+        retention_s=settings.keyword_log_retention_s,
     )
 
 

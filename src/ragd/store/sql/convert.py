@@ -76,7 +76,7 @@ def document_from_row(row: Row[Any]) -> Document:
     )
 
 
-def chunk_from_row(row: Row[Any]) -> StoredChunk:
+def chunk_from_row(row: Row[*tuple[Any, ...]]) -> StoredChunk:
     m = row._mapping
     return StoredChunk(
         id=chunk_public_id(m["id"]),

@@ -35,6 +35,9 @@ from ragd.store.tables import chunks, document_sources, documents, new_id, utcno
 _live_chunk = and_(
     documents.c.id == chunks.c.document_id, documents.c.collection_id == chunks.c.collection_id
 )
+# What a StoredChunk is read from: every column but the embedding (1.5 kB a row at 384
+# dimensions, decoded into an array per row) and the text hash, which it does not hold.
+_CHUNK_COLUMNS = tuple(c for c in chunks.c if c.name not in ("embedding", "text_hash"))
 
 
 class SqlDocuments:
@@ -115,7 +118,7 @@ class SqlDocuments:
 
     def list_chunks(self, document_id: str) -> list[StoredChunk]:
         query = (
-            select(chunks, documents.c.title, documents.c.metadata)
+            select(*_CHUNK_COLUMNS, documents.c.title, documents.c.metadata)
             .join(documents, _live_chunk)
             .where(chunks.c.document_id == document_id)
             .order_by(chunks.c.ordinal)
@@ -132,7 +135,7 @@ class SqlDocuments:
         if not row_ids:
             return {}
         query = (
-            select(chunks, documents.c.title, documents.c.metadata)
+            select(*_CHUNK_COLUMNS, documents.c.title, documents.c.metadata)
             .join(documents, _live_chunk)
             .where(chunks.c.id.in_(row_ids), documents.c.status == "ready")
         )
