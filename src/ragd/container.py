@@ -7,6 +7,7 @@ Embedder and Generator run is decided here and nowhere else.
 from __future__ import annotations
 
 import threading
+from functools import cache
 
 import structlog
 
@@ -26,6 +27,8 @@ from ragd.services.documents import DocumentService
 from ragd.services.ingestion import IngestionService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
+from ragd.services.transfer import TransferService
+from ragd.signing import Signer, load_or_create_signer
 from ragd.store import Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -79,9 +82,16 @@ class Container:
         self.ingestion = IngestionService(
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
+        self.transfer = TransferService(
+            self.store, self.collections, cache(self.signer), settings.data_dir / "tmp"
+        )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None
+
+    def signer(self) -> Signer:
+        """The deployment's signing key (created in the data directory on first use)."""
+        return load_or_create_signer(self.settings.audit_signing_key_file, self.settings.data_dir)
 
     def new_worker(self) -> IngestWorker:
         return IngestWorker(self.store, self.embedder, self.settings)

@@ -43,6 +43,10 @@ class Dialect(Protocol):
     """Execution options for a write transaction's connection (SQLite takes its write
     lock at BEGIN with them, so two writers never deadlock upgrading a read lock)."""
 
+    snapshot_options: Mapping[str, Any]
+    """Execution options for a read transaction whose statements must all see one
+    snapshot (:meth:`~ragd.store.sql.database.Database.snapshot`)."""
+
     def run(self, attempt: Callable[[], T]) -> T:
         """Run one transaction ``attempt`` (it opens, commits and closes its own), again
         as the database's retry policy allows; called for every retried transaction."""

@@ -28,9 +28,18 @@ from ragd.store.sql.documents import SqlDocuments
 from ragd.store.sql.embedding_cache import SqlEmbeddingCache
 from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
+from ragd.store.sql.transfer import SqlTransfer
 
 
-class SqlStore(SqlCollections, SqlDocuments, SqlJobQueue, SqlKeys, SqlChat, SqlEmbeddingCache):
+class SqlStore(
+    SqlCollections,
+    SqlDocuments,
+    SqlJobQueue,
+    SqlKeys,
+    SqlChat,
+    SqlEmbeddingCache,
+    SqlTransfer,
+):
     """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``."""
 
     def __init__(self, db: Database, search: SearchLegs) -> None:
