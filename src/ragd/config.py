@@ -187,6 +187,19 @@ class Settings(BaseSettings):
     parse_max_memory_mb: int = Field(
         2048, ge=0, le=1_048_576, description="Memory one parse may add, in MB; 0 = no cap."
     )
+    parse_max_cells: int = Field(
+        200_000,
+        ge=1,
+        le=1_000_000_000,
+        description="Spreadsheet or CSV cells read, empty ones too.",
+    )
+    # ZIP containers (DOCX, PPTX, XLSX, EPUB), checked from the central directory before
+    # anything is extracted, at upload and again in the worker.
+    zip_max_members: int = Field(10_000, ge=1, le=10_000_000)
+    zip_max_uncompressed_mb: float = Field(512.0, gt=0, le=1_048_576)
+    zip_max_ratio: float = Field(
+        100.0, ge=1, le=100_000, description="Per member over 1 MiB: inflated / compressed size."
+    )
 
     max_upload_mb: float = Field(50.0, gt=0, le=10_240)
     allow_private_urls: bool = False
@@ -248,6 +261,13 @@ class Settings(BaseSettings):
         None,
         description="Ed25519 PEM key signing audit checkpoints and exports; default: "
         "generated in data_dir.",
+    )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="Sign a checkpoint of the audit chain every this many events (and on "
+        "shutdown).",
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -19,12 +19,14 @@ from ragd.generation.extractive import ExtractiveGenerator
 from ragd.generation.llm import LLMConfig, LLMGenerator
 from ragd.ingest.worker import IngestWorker
 from ragd.services.answers import AnswerService
+from ragd.services.audit import AuditService
 from ragd.services.chat import ChatService
 from ragd.services.collections import CollectionService
 from ragd.services.completions import CompletionService
 from ragd.services.database import DatabaseService
 from ragd.services.documents import DocumentService
 from ragd.services.ingestion import IngestionService
+from ragd.services.jobs import JobService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
 from ragd.services.transfer import TransferService
@@ -79,15 +81,19 @@ class Container:
         self.keys = KeyService(self.store, self.collections)
         self.completions = CompletionService(self.collections, self.answers, self.generator)
         self.database = DatabaseService(self.store)
+        self.audit = AuditService(self.store, settings, self.limits)
         self.ingestion = IngestionService(
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
+        self.jobs = JobService(self.store, self.collections, settings, self.limits)
         self.transfer = TransferService(
             self.store, self.collections, cache(self.signer), settings.data_dir / "tmp"
         )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None
+        self._jobs_stop = threading.Event()
+        self._jobs_thread: threading.Thread | None = None
 
     def signer(self) -> Signer:
         """The deployment's signing key (created in the data directory on first use)."""
@@ -96,7 +102,32 @@ class Container:
     def new_worker(self) -> IngestWorker:
         return IngestWorker(self.store, self.embedder, self.settings)
 
+    def start_job_runner(self) -> None:
+        """Run background jobs (exports, reindexes...) in a thread of their own, so a
+        long job never holds up document ingestion or a search."""
+        self._jobs_stop.clear()
+        self._jobs_thread = threading.Thread(
+            target=self.jobs.run, args=(self._jobs_stop,), name="ragd-jobs", daemon=True
+        )
+        self._jobs_thread.start()
+
+    def stop_job_runner(self, timeout_s: float | None = None) -> None:
+        """Stop the job runner within ``timeout_s`` (``RAGD_SHUTDOWN_GRACE_S`` by
+        default): its handler stops at its next progress report and the job is handed
+        back for another worker to resume."""
+        if self._jobs_thread is None:
+            return
+        self._jobs_stop.set()
+        grace = self.settings.shutdown_grace_s if timeout_s is None else timeout_s
+        self._jobs_thread.join(max(grace, 1.0))
+        if self._jobs_thread.is_alive():
+            log.warning("job runner did not stop in time; its lease will expire")
+        self._jobs_thread = None
+
     def start_background_worker(self) -> None:
+        """The server's in-process worker: document ingestion and background jobs, in
+        two threads."""
+        self.start_job_runner()
         worker = self._worker = self.new_worker()
         self._worker_stop.clear()
         self._worker_thread = threading.Thread(
@@ -111,6 +142,7 @@ class Container:
         if it is still busy when time is up (a long parse), its documents are handed back
         from here, so none waits for its lease to expire, and the late result is
         discarded because the lease is gone."""
+        self.stop_job_runner(timeout_s)
         if self._worker_thread is None:
             return
         self._worker_stop.set()
@@ -124,3 +156,14 @@ class Container:
     def close(self) -> None:
         self.stop_background_worker()
         self.store.close()
+
+    def close_audit(self) -> None:
+        """When a server or worker stops: write pending failed-authentication counts and
+        sign the audit chain's head. (One-shot CLI commands leave signing to the next
+        periodic checkpoint: ``ragd audit verify`` must not sign what it just checked.)
+        A database that is already gone must not turn a clean shutdown into a crash;
+        the next checkpoint covers what this one would have."""
+        try:
+            self.audit.close()
+        except Exception as exc:  # shutdown goes on whatever failed
+            log.warning("could not checkpoint the audit log on shutdown", error=str(exc))

@@ -14,6 +14,9 @@ from ragd.auth import Scope
 Vector = npt.NDArray[np.float32]
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_JOB_STATUSES: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
 MetadataValue = str | int | float | bool | None
 Filters = dict[str, MetadataValue]
 T = TypeVar("T")
@@ -94,6 +97,71 @@ class Job:
     lease_owner: str
     content: bytes
     embedding_model: str
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A background job to queue: exports, imports, reindexes, syncs (not documents,
+    whose row is their own ingestion job).
+
+    ``dedup_key`` coalesces bursts: while a queued job has the same key, submitting
+    returns that one instead. ``run_at`` delays the first attempt (a scheduled job);
+    ``created_by`` names the actor (a key prefix, or ``local`` for the CLI)."""
+
+    kind: str
+    collection_id: str | None
+    params: dict[str, Any]
+    created_by: str
+    max_attempts: int
+    dedup_key: str | None = None
+    run_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A background job as stored: its state, progress, outcome and lease."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    collection_id: str | None
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    progress_done: int
+    progress_total: int | None
+    error: str | None
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    cancel_requested: bool
+    dedup_key: str | None
+    created_by: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES
+
+    def rate(self, now: dt.datetime) -> float | None:
+        """Units of progress per second since the job first started (until it finished,
+        or ``now``); ``None`` before it started or before any progress."""
+        if self.started_at is None or self.progress_done <= 0:
+            return None
+        elapsed = ((self.finished_at or now) - self.started_at).total_seconds()
+        return self.progress_done / elapsed if elapsed > 0 else None
+
+    def eta(self, now: dt.datetime) -> float | None:
+        """Seconds until a running job should be done at its current rate; ``None``
+        when that cannot be told (not running, no total, no progress yet)."""
+        rate = self.rate(now)
+        if self.status != "running" or self.progress_total is None or not rate:
+            return None
+        return max(self.progress_total - self.progress_done, 0) / rate
 
 
 @dataclass(frozen=True)

@@ -257,3 +257,61 @@ def test_chunk_cap_stops_chunking() -> None:
     assert len(chunk_document(text, max_chunks=50)) == 50
     with pytest.raises(ParseError, match="more than 49 chunks"):
         chunk_document(text, max_chunks=49)
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def table(rows: int, *, header: str = "| Name | City | Note |") -> str:
+    lines = [header, "| --- | :-- | --: |"]
+    lines += [f"| person{n} | town{n} | {sentences(1, seed=n, words=6)} |" for n in range(rows)]
+    return "\n".join(lines)
+
+
+def test_small_table_is_one_chunk_with_its_header() -> None:
+    text = "# People\n\n" + table(3)
+    [chunk] = chunk_document(text, max_tokens=200)
+    assert chunk.text == table(3)
+    assert chunk.heading_path == ("People",)
+
+
+def test_long_table_repeats_its_header_in_every_chunk() -> None:
+    body = table(60)
+    text = f"# People\n\nBefore the table.\n\n{body}\n\nAfter the table."
+    chunks = chunk_document(text, max_tokens=60, overlap_tokens=10)
+    table_chunks = [c for c in chunks if "person" in c.text]
+    assert len(table_chunks) > 5
+    header = "| Name | City | Note |\n| --- | :-- | --: |\n"
+    for chunk in table_chunks:
+        assert chunk.text.startswith(header) or chunk.text.startswith("Before the table.")
+        assert header in chunk.text
+        assert chunk.token_count == count_tokens(chunk.text) <= 60
+        # The new material is the end of the text, as for every chunk.
+        assert chunk.text.endswith(text[chunk.char_start : chunk.char_end])
+    rows = [line for c in table_chunks for line in c.text.splitlines() if "person" in line]
+    assert rows == [line for line in body.splitlines() if "person" in line]  # once, in order
+    assert chunks[-1].text.endswith("After the table.")
+
+
+def test_rows_longer_than_the_budget_are_cut_and_keep_the_header() -> None:
+    rows = "\n".join(f"| r{n} | {sentences(8, seed=n)} |" for n in range(3))
+    text = "| Key | Value |\n|---|---|\n" + rows
+    chunks = chunk_document(text, max_tokens=40, overlap_tokens=8)
+    assert len(chunks) > 6
+    for chunk in chunks:
+        assert chunk.text.startswith("| Key | Value |\n|---|---|\n")
+        assert chunk.token_count <= 40
+
+
+def test_a_header_too_long_to_repeat_is_not_repeated() -> None:
+    header = "| " + " | ".join(f"column{n}" for n in range(8)) + " |"
+    text = table(30, header=header)  # 49 tokens of header and delimiter rows: over half
+    chunks = chunk_document(text, max_tokens=60, overlap_tokens=10)
+    assert_well_formed(text, chunks, 60)
+    assert sum(header in c.text for c in chunks) == 1
+
+
+def test_pipes_without_a_delimiter_row_are_prose() -> None:
+    text = "| not | a table |\n| just | pipes |\n" + sentences(30)
+    chunks = chunk_document(text, max_tokens=40, overlap_tokens=8)
+    assert_well_formed(text, chunks, 40)

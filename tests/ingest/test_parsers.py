@@ -68,7 +68,21 @@ def encrypt_pdf(data: bytes, user_password: str, owner_password: str | None = No
 
 
 def test_supported_mime_types() -> None:
-    assert SUPPORTED_MIME_TYPES == ("text/plain", "text/markdown", "text/html", "application/pdf")
+    office = "application/vnd.openxmlformats-officedocument"
+    expected = (
+        "text/plain",
+        "text/markdown",
+        "text/html",
+        "application/pdf",
+        f"{office}.wordprocessingml.document",
+        f"{office}.presentationml.presentation",
+        f"{office}.spreadsheetml.sheet",
+        "text/csv",
+        "application/epub+zip",
+        "application/json",
+        "application/x-ndjson",
+    )
+    assert expected == SUPPORTED_MIME_TYPES
 
 
 def test_pdf_magic_wins_over_name_and_declared_type() -> None:
@@ -123,7 +137,7 @@ def test_html_is_sniffed_from_content(head: bytes) -> None:
         ("page.html", "text/html"),
         ("page.HTM", "text/html"),
         ("dir\\sub\\report.pdf", "application/pdf"),
-        ("script.py", "text/plain"),
+        ("script.py", "text/x-python"),
         ("no_extension", "text/plain"),
     ],
 )
@@ -152,7 +166,7 @@ def test_type_from_declared_content_type(declared: str | None, expected: str) ->
     assert detect_mime_type(b"plain words here", None, declared) == expected
 
 
-@pytest.mark.parametrize("filename", ["report.docx", "photo.PNG", "setup.exe", "a.tar.gz"])
+@pytest.mark.parametrize("filename", ["report.doc", "photo.PNG", "setup.exe", "a.tar.gz"])
 def test_known_unsupported_extension_is_refused(filename: str) -> None:
     with pytest.raises(UnsupportedMediaType) as caught:
         detect_mime_type(b"looks like text", filename, None)

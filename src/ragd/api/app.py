@@ -19,11 +19,13 @@ from ragd.api.openapi import install_openapi
 from ragd.api.problems import install_problem_handlers
 from ragd.api.ratelimit import install_rate_limits, open_rate_limiter
 from ragd.api.routes import (
+    audit,
     chat,
     collections,
     documents,
     evaluations,
     health,
+    jobs,
     keys,
     metrics,
     openai_compat,
@@ -56,7 +58,9 @@ _ROUTERS = tuple(
         chat,
         openai_compat,
         keys,
+        audit,
         evaluations,
+        jobs,
         mcp_http,
         ui,
     )
@@ -72,6 +76,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         owned = container is None
         active = container or Container(settings)
         await run_in_threadpool(active.database.migrate)
+        await run_in_threadpool(active.audit.signer)  # made on first start; a bad file stops us
         _log_auth_mode(await run_in_threadpool(active.keys.prepare, settings))
         active.embedder.start_loading()
         if owned and settings.inprocess_worker:
@@ -90,6 +95,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             yield
         finally:
             if owned:
+                await run_in_threadpool(active.close_audit)
                 await run_in_threadpool(active.close)
             await limiter.close()
             close_observability()

@@ -20,7 +20,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from ragd.api.problems import PROBLEM_JSON
 from ragd.api.ratelimit import enforce_rate_limit
 from ragd.api.schemas.core import Problem
-from ragd.auth import ANONYMOUS, Principal, Scope, is_loopback
+from ragd.audit import ANONYMOUS as ANONYMOUS_ACTOR
+from ragd.audit import bind_actor
+from ragd.auth import ANONYMOUS, Principal, Scope, is_loopback, key_prefix
 from ragd.container import Container
 from ragd.errors import Forbidden, Unauthorized
 from ragd.telemetry.metrics import AUTH_FAILURES
@@ -31,6 +33,8 @@ NO_KEYS_YET = (
     "the server with 'ragd keys create --name NAME --scope admin' (or set RAGD_ADMIN_KEY), "
     "or set RAGD_AUTH_DISABLED=true on a trusted network"
 )
+
+log = structlog.get_logger(__name__)
 
 _bearer = HTTPBearer(
     auto_error=False, bearerFormat="rgd_<prefix>_<secret>", description="An API key."
@@ -61,16 +65,33 @@ async def get_principal(
     try:
         principal = await run_in_threadpool(_resolve, container, presented, client)
     except Unauthorized as exc:
-        AUTH_FAILURES.labels(reason=_failure_reason(presented, exc)).inc()
+        reason = _failure_reason(presented, exc)
+        AUTH_FAILURES.labels(reason=reason).inc()
+        await _note_failure(container, presented, client, reason)
         # Failed attempts spend the address's budget too, so keys cannot be guessed fast.
         await enforce_rate_limit(request)
         raise
+    bind_actor(principal.prefix or ANONYMOUS_ACTOR)  # who the audit log names
     if principal.prefix is not None:
         request.state.key_prefix = principal.prefix
         structlog.contextvars.bind_contextvars(key_prefix=principal.prefix)
     # The budget is the key's (or the address's), so it is spent once the caller is known.
     await enforce_rate_limit(request)
     return principal
+
+
+async def _note_failure(
+    container: Container, presented: str | None, client: str | None, reason: str
+) -> None:
+    """An ``auth.failed`` audit event (aggregated per source; the prefix of a well-formed
+    key, never the secret). Failing to write it must not turn the 401 into a 500."""
+    prefix = key_prefix(presented) if presented else None
+    try:
+        await run_in_threadpool(
+            container.audit.failed_auths.note, key_prefix=prefix, client=client, reason=reason
+        )
+    except Exception as exc:  # the refusal stands whatever the audit log did
+        log.warning("could not record a failed authentication", error=str(exc))
 
 
 def _resolve(container: Container, presented: str | None, client: str | None) -> Principal:

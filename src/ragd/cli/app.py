@@ -11,9 +11,11 @@ import sys
 
 import typer
 
+from ragd.cli.audit import audit_app
 from ragd.cli.collections import collections_app
 from ragd.cli.eval import eval_command
 from ragd.cli.ingest import ingest
+from ragd.cli.jobs import jobs_app
 from ragd.cli.keys import keys_app
 from ragd.cli.mcp import mcp_command
 from ragd.cli.search import ask, search
@@ -22,6 +24,8 @@ from ragd.cli.serve import migrate, reindex, serve, version, worker
 app = typer.Typer(help="ragd: self-hosted retrieval-augmented generation.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
 app.command("eval")(eval_command)
 app.command("mcp")(mcp_command)
 for command in (version, serve, migrate, reindex, worker, ingest, search, ask):

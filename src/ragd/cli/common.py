@@ -42,13 +42,16 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @contextmanager
-def _container() -> Iterator[Container]:
-    """A migrated container for one command; domain errors become a one-line message."""
+def _container(*, migrate: bool = True) -> Iterator[Container]:
+    """A migrated container for one command; domain errors become a one-line message.
+    ``migrate=False`` for commands that only read (an auditor's read-only database user
+    can run them)."""
     settings = _settings()
     configure_logging("WARNING", "console")
     container = Container(settings)
     try:
-        container.database.migrate()
+        if migrate:
+            container.database.migrate()
         yield container
     except RagdError as exc:
         raise fail(exc.detail, code=1) from None

@@ -110,21 +110,26 @@ def worker(
         str, typer.Option(help="Address for --metrics-port (0.0.0.0 in a container).")
     ] = "127.0.0.1",
 ) -> None:
-    """Run ingestion workers without the HTTP API until SIGINT/SIGTERM.
+    """Run ingestion workers and a background-job runner without the HTTP API until
+    SIGINT/SIGTERM.
 
-    On the signal they stop claiming, finish or hand back their documents (no attempt
-    charged) and the command exits 0 within RAGD_SHUTDOWN_GRACE_S.
+    On the signal they stop claiming, finish or hand back their documents and jobs (no
+    attempt charged) and the command exits 0 within RAGD_SHUTDOWN_GRACE_S.
     """
     stop = threading.Event()
     with _container() as container:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         settings = container.settings
+        container.audit.signer()  # made on first start; checkpoints on the way out need it
         configure_logging(settings.log_level, settings.log_format)
         count = concurrency or settings.worker_concurrency
         stop_metrics = serve_process_metrics(metrics_host, metrics_port) if metrics_port else None
+        container.start_job_runner()
         try:
             container.ingestion.run_workers(count, stop, grace_s=settings.shutdown_grace_s)
         finally:
+            container.stop_job_runner()
+            container.close_audit()
             if stop_metrics is not None:
                 stop_metrics()

@@ -5,7 +5,9 @@ a chunk never spans two Markdown sections (its ``heading_path`` says where it ca
 whole paragraphs, lists and code blocks are kept together when they fit, and only text
 that cannot fit is cut, first at sentence ends, then between words. Consecutive chunks of
 one section share a little trailing context so a fact split across a boundary is still
-retrievable. Work is linear in the text length; tokens are estimated, never computed
+retrievable. A Markdown table too long for one chunk is cut between rows, and each chunk
+of it after the first starts with the table's header row, so every chunk says what its
+columns are. Work is linear in the text length; tokens are estimated, never computed
 with the real tokenizer, which would dominate ingestion time.
 """
 
@@ -42,6 +44,11 @@ _ATX_HEADING = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)(.*)")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t])#+$")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+# A GFM table: a pipe row, then the delimiter row under it (``| --- | :-: |``).
+_TABLE_ROW = re.compile(r" {0,3}\|")
+_TABLE_DELIMITER = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+# A header longer than this share of the budget is not repeated: it would crowd out rows.
+_MAX_HEADER_SHARE = 0.5
 # Sentence end: terminal punctuation and closing quotes/brackets, then whitespace; CJK
 # full stops need no whitespace after them.
 _CLOSER_CHARS = "\"'\u201d\u2019\u00bb)\\]\u300d\u300f"
@@ -52,7 +59,7 @@ _LINE = re.compile(r"[^\n]+")
 _SENTENCE_PUNCT = frozenset(".!?\u2026\u3002\uff01\uff1f")
 _CLOSERS = frozenset("\"'\u201d\u2019\u00bb)]\u300d\u300f")
 
-BlockKind = Literal["prose", "list", "code"]
+BlockKind = Literal["prose", "list", "code", "table"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class _Block:
     start: int
     end: int
     kind: BlockKind
+    header_end: int = 0  # a table's: where its header and delimiter rows end
 
 
 @dataclass
@@ -104,10 +112,17 @@ class _Section:
     blocks: list[_Block] = field(default_factory=list)
 
 
+class _Header(NamedTuple):
+    start: int
+    end: int
+    tokens: int
+
+
 class _Piece(NamedTuple):
     start: int
     end: int
     tokens: int
+    header: _Header | None = None  # a table row's header, repeated in a chunk it starts
 
 
 @dataclass
@@ -116,6 +131,7 @@ class _Span:
     new_start: int  # where the chunk's new material begins
     end: int
     tokens: int
+    header: _Header | None = None  # a table header written before the text
 
 
 def count_tokens(text: str) -> int:
@@ -150,6 +166,7 @@ def chunk_document(
     max_tokens: int = 200,
     overlap_tokens: int = 32,
     max_chunks: int | None = None,
+    markdown: bool = True,
 ) -> list[Chunk]:
     """Split ``text`` into chunks of at most ``max_tokens`` estimated tokens.
 
@@ -159,14 +176,15 @@ def chunk_document(
     chunked as one section (a table of contents, or a file of a million ``#`` lines, must
     not become one chunk per line). Past ``max_chunks`` it stops with a ParseError: every
     chunk costs an embedding and a row, so a document that needs more is refused, not
-    stored in part.
+    stored in part. With ``markdown`` false (source code) no line is a heading or a
+    fence: paragraphs are cut at blank lines and, when too long, between lines.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be >= 0 and less than max_tokens")
     chunks: list[Chunk] = []
-    sections = _split_sections(text)
+    sections = _split_sections(text) if markdown else [_Section(0, (), None, _code_blocks(text))]
     index = 0
     while index < len(sections):
         path, blocks, index = _next_section(text, sections, index)
@@ -213,6 +231,8 @@ def _bodiless_sibling(first: _Section, sections: list[_Section], index: int) -> 
 
 def _make_chunk(text: str, span: _Span, path: tuple[str, ...], ordinal: int) -> Chunk:
     body = text[span.text_start : span.end]
+    if span.header is not None:
+        body = text[span.header.start : span.header.end] + "\n" + body
     return Chunk(ordinal, body, path, span.new_start, span.end, count_tokens(body))
 
 
@@ -280,6 +300,24 @@ def _split_sections(text: str) -> list[_Section]:
     return sections
 
 
+def _code_blocks(text: str) -> list[_Block]:
+    """Runs of non-blank lines, each cut between lines if over the budget."""
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    pos = 0
+    for raw in text.split("\n"):
+        start, end = pos, pos + len(raw.rstrip())
+        pos += len(raw) + 1
+        if not raw.strip():
+            current = None
+        elif current is not None:
+            current.end = end
+        else:
+            current = _Block(start, end, "code")
+            blocks.append(current)
+    return blocks
+
+
 def _blocks(text: str, lines: list[_Line]) -> list[_Block]:
     """Group lines into paragraphs, lists and fenced code blocks."""
     blocks: list[_Block] = []
@@ -295,7 +333,21 @@ def _blocks(text: str, lines: list[_Line]) -> list[_Block]:
         else:
             current = _Block(line.start, line.end, _line_block_kind(text, line))
             blocks.append(current)
-    return _merge_lists(text, blocks)
+    return [_mark_table(text, block) for block in _merge_lists(text, blocks)]
+
+
+def _mark_table(text: str, block: _Block) -> _Block:
+    """A prose block that opens with a pipe row and a delimiter row is a table."""
+    if block.kind != "prose" or not _TABLE_ROW.match(text, block.start):
+        return block
+    first_end = text.find("\n", block.start, block.end)
+    if first_end < 0:
+        return block
+    second_end = text.find("\n", first_end + 1, block.end)
+    second_end = block.end if second_end < 0 else second_end
+    if not _TABLE_DELIMITER.fullmatch(text, first_end + 1, second_end):
+        return block
+    return _Block(block.start, block.end, "table", header_end=second_end)
 
 
 def _line_block_kind(text: str, line: _Line) -> BlockKind:
@@ -345,6 +397,9 @@ def _section_pieces(
         if tokens is not None:
             yield _Piece(block.start, block.end, tokens)
             continue
+        if block.kind == "table" and (header := _table_header(text, block, max_tokens)):
+            yield from _table_pieces(text, block, header, max_tokens)
+            continue
         units = _sentences if block.kind == "prose" else _lines
         for start, end in units(text, block.start, block.end):
             unit_tokens = _count_within(text, start, end, unit_budget)
@@ -352,6 +407,40 @@ def _section_pieces(
                 yield _Piece(start, end, unit_tokens)
             else:
                 yield from _word_pieces(text, start, end, unit_budget)
+
+
+def _table_header(text: str, block: _Block, max_tokens: int) -> _Header | None:
+    """The header and delimiter rows of a table, unless too long to repeat."""
+    tokens = _count_within(text, block.start, block.header_end, int(max_tokens * _MAX_HEADER_SHARE))
+    return None if tokens is None else _Header(block.start, block.header_end, tokens)
+
+
+def _table_pieces(text: str, block: _Block, header: _Header, max_tokens: int) -> Iterator[_Piece]:
+    """A table's rows, each carrying the header that a chunk starting with it repeats.
+
+    The first piece holds the header itself followed by the first row, so the header
+    never ends a chunk on its own. Rows are cut to the budget left beside the header.
+    """
+    budget = max_tokens - header.tokens
+    pieces: Iterator[_Piece] = (
+        _Piece(start, end, tokens, header)
+        for row_start, row_end in _lines(text, header.end, block.end)
+        for start, end, tokens, _ in _row_pieces(text, row_start, row_end, budget)
+    )
+    first = next(pieces, None)
+    if first is None:
+        yield _Piece(header.start, header.end, header.tokens)
+        return
+    yield _Piece(header.start, first.end, header.tokens + first.tokens)
+    yield from pieces
+
+
+def _row_pieces(text: str, start: int, end: int, budget: int) -> Iterator[_Piece]:
+    tokens = _count_within(text, start, end, budget)
+    if tokens is not None:
+        yield _Piece(start, end, tokens)
+    else:
+        yield from _word_pieces(text, start, end, budget)
 
 
 def _count_within(text: str, start: int, end: int, limit: int) -> int | None:
@@ -453,6 +542,12 @@ def _pack(text: str, pieces: Iterator[_Piece], max_tokens: int, overlap: int) ->
     for piece in pieces:
         if current is not None and current.tokens + piece.tokens <= max_tokens:
             current.end, current.tokens = piece.end, current.tokens + piece.tokens
+            continue
+        if piece.header is not None:  # a table row: its header, not an overlap, leads
+            if current is not None:
+                spans.append(current)
+            tokens = piece.header.tokens + piece.tokens
+            current = _Span(piece.start, piece.start, piece.end, tokens, piece.header)
             continue
         text_start, tokens = piece.start, piece.tokens
         if current is not None:

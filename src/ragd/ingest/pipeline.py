@@ -21,6 +21,7 @@ from ragd.ingest.parsers import (
     ParseLimits,
     detect_mime_type,
     parse_document,
+    parse_limits,
     parse_text,
 )
 from ragd.ingest.textnorm import content_hash, decode_text
@@ -65,6 +66,7 @@ def parse_task(job: Job, settings: Settings) -> ParseTask:
     """The job's bytes as the child will read them, fetching URLs here, in the worker,
     so the API never waits on a remote server (the fetch has its own deadline)."""
     content, mime, filename = job.content, job.mime_type, job.source
+    limits = parse_limits(settings)
     if job.source_type == "url":
         fetched = fetch_url(
             job.source or "",
@@ -73,14 +75,16 @@ def parse_task(job: Job, settings: Settings) -> ParseTask:
             max_bytes=settings.max_upload_bytes,
         )
         content, filename = fetched.content, fetched.filename
-        mime = detect_mime_type(fetched.content[:4096], fetched.filename, fetched.content_type)
+        mime = detect_mime_type(
+            fetched.content, fetched.filename, fetched.content_type, zip_limits=limits.zip
+        )
     return ParseTask(
         source_type=job.source_type,
         content=content,
         mime_type=mime,
         filename=filename,
         title=job.title,
-        limits=ParseLimits(max_pages=settings.parse_max_pages, max_chars=settings.parse_max_chars),
+        limits=limits,
         max_tokens=settings.chunk_max_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
         max_chunks=settings.max_chunks_per_document,
@@ -94,7 +98,9 @@ def parse_and_chunk(task: ParseTask) -> ParseOutcome:
         parsed = parse_text(decode_text(task.content), title=task.title, markdown=True)
         task.limits.check_chars(len(parsed.text))
     else:
-        mime = task.mime_type or detect_mime_type(task.content[:4096], task.filename, None)
+        mime = task.mime_type or detect_mime_type(
+            task.content, task.filename, None, zip_limits=task.limits.zip
+        )
         parsed = parse_document(task.content, mime, filename=task.filename, limits=task.limits)
     started = time.perf_counter()
     chunks = chunk_document(
@@ -102,6 +108,7 @@ def parse_and_chunk(task: ParseTask) -> ParseOutcome:
         max_tokens=task.max_tokens,
         overlap_tokens=task.overlap_tokens,
         max_chunks=task.max_chunks,
+        markdown=parsed.markdown,
     )
     return ParseOutcome(parsed, chunks, time.perf_counter() - started)
 

@@ -77,8 +77,7 @@ class IngestWorker:
         self.store = store
         self.embedder = embedder
         self.settings = settings
-        self.host = socket.gethostname()[:40].replace(":", "-")
-        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.host, self.owner = new_owner()
         self._orphans_checked = False
         self._stop = threading.Event()  # set only through ``run``
 
@@ -170,7 +169,7 @@ class IngestWorker:
     def _recover_orphans(self) -> None:
         """Requeue what a crashed worker on this machine left half-done."""
         self._orphans_checked = True
-        recovered = self.store.release_orphaned_jobs(host=self.host, is_alive=_pid_alive)
+        recovered = self.store.release_orphaned_jobs(host=self.host, is_alive=pid_alive)
         if recovered:
             log.info("requeued documents of a stopped worker", documents=recovered)
 
@@ -374,7 +373,8 @@ def _slices(total: int, size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a lease owner's pid)."""
     if pid <= 0:
         return True  # not ours to judge; the lease will expire
     try:
@@ -384,6 +384,13 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def new_owner() -> tuple[str, str]:
+    """This host's name and a new lease owner ``host:pid:nonce`` on it: the pid lets a
+    worker starting on the same host requeue a dead process's leases at once."""
+    host = socket.gethostname()[:40].replace(":", "-")
+    return host, f"{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def run_pool(workers: Sequence[IngestWorker], stop: threading.Event, *, grace_s: float) -> int:

@@ -36,6 +36,7 @@ class DatabaseService:
             chunks=sum(c.chunk_count for c in collections),
             collections=len(collections),
             oldest_queued_at=self.store.oldest_queued_at(),
+            active_jobs=self.store.active_job_counts(),
         )
 
 

@@ -20,7 +20,7 @@ from ragd.config import Settings
 from ragd.domain import DOCUMENT_STATUSES, Document, DocumentStatus, NewDocument, Page, StoredChunk
 from ragd.errors import EmptyDocument, InvalidInput, NotFound, PayloadTooLarge
 from ragd.ingest.fetch import check_url, resolve_public_addresses
-from ragd.ingest.parsers import detect_mime_type, precheck
+from ragd.ingest.parsers import detect_mime_type, parse_limits, precheck
 from ragd.ingest.parsers.base import MARKDOWN
 from ragd.limits import CEILINGS, Limits
 from ragd.services.collections import CollectionService
@@ -150,7 +150,10 @@ class DocumentService:
         if len(data) > self.settings.max_upload_bytes:
             raise PayloadTooLarge(f"file is larger than {self.settings.max_upload_mb:g} MB")
         name = safe_filename(filename)
-        mime = detect_mime_type(data[:4096], name, declared_type)
+        # The whole file: a ZIP container is told apart (and its bounds checked) by its
+        # central directory at the end, an encrypted Office file by its streams.
+        zip_limits = parse_limits(self.settings).zip
+        mime = detect_mime_type(data, name, declared_type, zip_limits=zip_limits)
         # Parsing is the worker's job, in a bounded child process; only the raw bytes
         # are compared here, the normalized text at completion.
         precheck(data, mime)

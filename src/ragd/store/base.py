@@ -22,9 +22,16 @@ Contracts shared by every method unless its docstring says otherwise:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from ragd.audit import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEvent,
+    AuditFilters,
+    AuditPruned,
+)
 from ragd.domain import (
     ApiKey,
     ChatMessage,
@@ -38,15 +45,20 @@ from ragd.domain import (
     ImportPlan,
     Job,
     JobCompletion,
+    JobInfo,
+    JobStatus,
     NewApiKey,
     NewChatMessage,
     NewDocument,
+    NewJob,
     Page,
     ScoredId,
     StoredChunk,
     Vector,
 )
 from ragd.errors import RagdError
+
+T = TypeVar("T")
 
 
 class LeaseLost(RagdError):
@@ -114,7 +126,8 @@ class CollectionStore(Protocol):
 
     def delete_collection(self, collection_id: str) -> None:
         """Delete the collection with its documents, chunks, vectors and full-text
-        entries in one transaction; ``NotFound``."""
+        entries in one transaction, cancelling its unfinished background jobs (queued
+        ones at once, running ones by request; their rows stay); ``NotFound``."""
         ...
 
 
@@ -236,6 +249,100 @@ class JobQueue(Protocol):
         """Requeue jobs leased by workers on ``host`` (owners ``host:pid:nonce``) whose
         pid ``is_alive`` denies, without waiting for the lease; the attempt stays charged,
         so a document that kills its worker every time still ends ``failed``."""
+        ...
+
+
+class JobStore(Protocol):
+    """Background jobs (exports, imports, reindexes, syncs): one table, claimed with a
+    lease by any worker on any machine, as documents are (documents keep their own
+    queue, :class:`JobQueue`).
+
+    A claim charges an attempt; progress extends the lease; every call that ends a job
+    checks the lease, so a worker that lost its lease cannot overwrite the outcome of
+    the one that took over."""
+
+    def submit_job(self, new: NewJob) -> JobInfo:
+        """Queue ``new`` (due at ``new.run_at`` or now). When ``new.dedup_key`` names a
+        job that is still queued, that job is returned and nothing is written: racing
+        submissions of one key make one job."""
+        ...
+
+    def get_job(self, job_id: str) -> JobInfo:
+        """One job in any status; ``NotFound``."""
+        ...
+
+    def list_jobs(
+        self,
+        *,
+        kind: str | None = None,
+        status: JobStatus | None = None,
+        collection_ids: Sequence[str] | None = None,
+        include_unscoped: bool = True,
+        limit: int,
+        cursor: str | None = None,
+    ) -> Page[JobInfo]:
+        """One page of jobs, newest first. ``collection_ids`` None: jobs of any
+        collection, else only of these; ``include_unscoped``: also the jobs without a
+        collection. ``InvalidInput`` for a cursor this method did not hand out."""
+        ...
+
+    def claim_background_job(
+        self, *, owner: str, kinds: Sequence[str], lease_s: float
+    ) -> JobInfo | None:
+        """Lease the longest-due job of one of ``kinds`` to ``owner`` for ``lease_s``
+        seconds and charge it an attempt; ``None`` when none is due. Due: queued and past
+        ``next_attempt_at``, or running under an expired lease. Before claiming, jobs
+        whose lease expired end ``cancelled`` if that was asked, or ``failed`` when out
+        of attempts. Concurrent claimers never get the same job."""
+        ...
+
+    def update_job_progress(
+        self, job_id: str, *, owner: str, done: int, total: int | None, lease_s: float
+    ) -> bool:
+        """Record progress (``total`` None keeps the known one) and push the lease
+        ``lease_s`` ahead; returns whether a cancel was asked. ``LeaseLost`` unless
+        ``owner`` holds the running job."""
+        ...
+
+    def finish_job(self, job_id: str, *, owner: str, result: Mapping[str, Any]) -> JobInfo:
+        """End the job ``succeeded`` with ``result`` (JSON); ``LeaseLost`` unless
+        ``owner`` holds it."""
+        ...
+
+    def finish_cancelled_job(self, job_id: str, *, owner: str) -> JobInfo:
+        """End the job ``cancelled`` (its handler stopped on request and left nothing
+        half-done); ``LeaseLost`` unless ``owner`` holds it."""
+        ...
+
+    def fail_background_job(
+        self, job_id: str, *, owner: str, error: str, retry_at: dt.datetime | None
+    ) -> None:
+        """End ``owner``'s lease with ``error`` (cut to 2,000 characters): queued again
+        from ``retry_at``, or ``failed`` when it is ``None``. A no-op when ``owner`` no
+        longer holds the job."""
+        ...
+
+    def cancel_job(self, job_id: str) -> JobInfo:
+        """Cancel: a queued job ends ``cancelled`` at once; a running one is marked
+        ``cancel_requested`` for its handler to stop at its next progress report; a
+        finished one is left as it is. Returns the job; ``NotFound``."""
+        ...
+
+    def release_background_jobs(self, *, owner: str) -> int:
+        """Hand back ``owner``'s running jobs on a graceful stop (queued again, the
+        attempt refunded; cancelled if that was asked); returns how many."""
+        ...
+
+    def release_orphaned_background_jobs(
+        self, *, host: str, is_alive: Callable[[int], bool]
+    ) -> int:
+        """As :meth:`JobQueue.release_orphaned_jobs`, for background jobs: requeue the
+        running jobs of dead processes on ``host`` without waiting for their leases
+        (the attempt stays charged)."""
+        ...
+
+    def active_job_counts(self) -> dict[tuple[str, str], int]:
+        """Queued and running jobs by ``(kind, status)``, for the metrics scrape."""
         ...
 
 
@@ -432,6 +539,59 @@ class TransferStore(Protocol):
         size). Document ids are kept unless one already exists in this database (an
         archive imported twice): then every document gets a new id. Chunks and chat
         sessions always get new ids, and citations follow them."""
+
+
+class AuditReader(Protocol):
+    """The audit chain as one consistent snapshot sees it (see :meth:`AuditStore.read_audit`)."""
+
+    def head(self) -> tuple[int, str]:
+        """The recorded chain head: the last appended ``(seq, hash)``; ``(0, genesis)``
+        before the first event."""
+        ...
+
+    def events(self) -> Iterator[AuditEvent]:
+        """Every stored event by seq, read in pages (bounded memory)."""
+        ...
+
+    def checkpoints(self) -> Iterator[AuditCheckpoint]:
+        """Every checkpoint by seq, read in pages."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit log: hash-chained events appended by every change, signed checkpoints.
+
+    Every method of the other protocols that changes state appends its event(s) in its
+    own write transaction (the event commits or rolls back with the change), stamped
+    with the :data:`ragd.audit.AUDIT_CONTEXT` of the caller."""
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> int:
+        """Append ``entries`` in a transaction of their own (an event with no state
+        change of the store's, such as a failed authentication); the last seq."""
+        ...
+
+    def checkpoint_audit(self) -> AuditCheckpoint | None:
+        """Sign the chain head now unless it is signed already (shutdown); the new
+        checkpoint, or None (nothing new, or a store opened without a signing key)."""
+        ...
+
+    def list_audit_events(
+        self, filters: AuditFilters, *, limit: int, cursor: str | None
+    ) -> Page[AuditEvent]:
+        """One page of matching events, newest first; ``next_cursor`` continues.
+        ``InvalidInput`` for a cursor this method did not hand out."""
+        ...
+
+    def read_audit(self, work: Callable[[AuditReader], T]) -> T:
+        """``work`` over one consistent snapshot of the chain (a read transaction; it
+        may run again on a transient failure, so it must only read)."""
+        ...
+
+    def prune_audit(self, before: dt.datetime) -> AuditPruned:
+        """Delete the events up to the newest checkpoint signed at or before ``before``
+        and the older checkpoints, keeping that one as the anchor of what remains, and
+        append an ``audit.prune`` event naming it; one transaction. Nothing is deleted
+        when no checkpoint is that old."""
         ...
 
 
@@ -440,17 +600,21 @@ class Store(
     CollectionStore,
     DocumentStore,
     JobQueue,
+    JobStore,
     KeyStore,
     ChatStore,
     SearchIndex,
     EmbeddingCache,
     TransferStore,
+    AuditStore,
     Protocol,
 ):
     """Everything ragd keeps: what services and the worker are given."""
 
 
 __all__ = [
+    "AuditReader",
+    "AuditStore",
     "ChatStore",
     "CollectionStore",
     "DocumentStore",
@@ -458,6 +622,7 @@ __all__ = [
     "ExportSink",
     "ImportSource",
     "JobQueue",
+    "JobStore",
     "KeyStore",
     "LeaseLost",
     "SearchIndex",

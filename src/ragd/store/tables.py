@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -252,4 +255,92 @@ chat_messages = Table(
     Column("citations", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("session_id", "ordinal", name="uq_chat_messages_session_ordinal"),
+)
+
+# A 64-bit sequence number; on SQLite the INTEGER primary key is the rowid itself.
+AuditSeq = BigInteger().with_variant(Integer(), "sqlite")
+
+# The audit log (migration 0010): an append-only, hash-chained list of every change.
+# ``seq`` is given by the writer, not the database: it is the head's seq plus one,
+# taken under the head row's lock, so it has no gaps. ``target`` and ``detail`` are
+# canonical JSON text (ragd.audit), so what is hashed is what is stored, on every database.
+audit_events = Table(
+    "audit_events",
+    metadata_obj,
+    Column("seq", AuditSeq, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_action_seq", "action", "seq"),
+    Index("ix_audit_events_actor_seq", "actor", "seq"),
+    Index("ix_audit_events_at", "at"),
+)
+
+# One row (id 1): the last event's seq and hash. Appending locks it, which keeps the
+# chain linear with many writers; verify also checks that the chain reaches it.
+audit_head = Table(
+    "audit_head",
+    metadata_obj,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Signatures over (seq, hash) of the chain, every RAGD_AUDIT_CHECKPOINT_EVERY events and
+# on shutdown. Kept beside the chain rather than in it: seq stays the events' own count,
+# and a shutdown with nothing new to sign adds nothing.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata_obj,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("signature", String(200), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# Background jobs (exports, imports, reindexes, syncs): claimed with a lease like
+# documents. ``collection_id`` has no foreign key: the row is the job's history and
+# outlives the collection. At most one queued job per ``dedup_key`` (bursts coalesce).
+jobs = Table(
+    "jobs",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # queued|running|succeeded|failed|cancelled
+    Column("collection_id", String(40), nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("result", JSON, nullable=True),
+    Column("progress_done", Integer, nullable=False, default=0),
+    Column("progress_total", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    # When a queued job is due: its retry time, or its "run at" when scheduled.
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("dedup_key", String(200), nullable=True),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_jobs_status_next", "status", "next_attempt_at"),
+    Index("ix_jobs_created", "created_at", "id"),
+    Index("ix_jobs_collection_created", "collection_id", "created_at", "id"),
+    Index(
+        "uq_jobs_dedup_queued",
+        "dedup_key",
+        unique=True,
+        sqlite_where=text("status = 'queued'"),
+        postgresql_where=text("status = 'queued'"),
+    ),
 )

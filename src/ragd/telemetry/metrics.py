@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -129,6 +129,18 @@ AUTH_FAILURES = Counter(
 )
 
 
+JOBS_FINISHED = Counter(
+    "ragd_jobs_finished_total",
+    "Background job runs by kind and outcome (succeeded, failed, cancelled, retry, "
+    "released on shutdown, lost to another worker).",
+    ["kind", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "ragd_job_duration_seconds",
+    "Duration of one background job run (one attempt) by kind and outcome.",
+    ["kind", "outcome"],
+    buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200),
+)
 DATABASE_RETRIES = Counter(
     "ragd_database_retries_total",
     "Database calls tried again after a transient failure (connection lost, failover, "
@@ -178,6 +190,8 @@ class Inventory:
     collections: int
     oldest_queued_at: dt.datetime | None = None
     """When the longest-waiting due document was queued (None: nothing waits)."""
+    active_jobs: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Queued and running background jobs by (kind, status)."""
 
 
 InventoryReader = Callable[[], Inventory]
@@ -224,6 +238,12 @@ class InventoryCollector(Collector):
             "Seconds the longest-waiting due document has waited for a worker (0 if none).",
             value=age,
         )
+        jobs = GaugeMetricFamily(
+            "ragd_jobs", "Background jobs queued or running, by kind.", labels=["kind", "status"]
+        )
+        for (kind, status), count in sorted(inventory.active_jobs.items()):
+            jobs.add_metric([kind, status], count)
+        yield jobs
         yield GaugeMetricFamily("ragd_chunks", "Chunks stored.", value=inventory.chunks)
         yield GaugeMetricFamily("ragd_collections", "Collections.", value=inventory.collections)
 

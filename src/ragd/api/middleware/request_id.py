@@ -1,5 +1,7 @@
 """A request id for every request: taken from a safe ``X-Request-ID`` or made up, bound
-into every log line, and returned with ``X-Process-Time`` on the response."""
+into every log line and into the audit context (with the client address; the actor is
+``anonymous`` until the key is known), and returned with ``X-Process-Time`` on the
+response."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragd.audit import ANONYMOUS, AUDIT_CONTEXT, AuditContext
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -26,6 +30,12 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        audit = AUDIT_CONTEXT.set(
+            AuditContext(
+                actor=ANONYMOUS, request_id=request_id, client=client[0] if client else None
+            )
+        )
         started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
@@ -42,6 +52,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, with_headers)
         finally:
             structlog.contextvars.clear_contextvars()
+            AUDIT_CONTEXT.reset(audit)
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -7,26 +7,76 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ragd.errors import InvalidInput, ParseError, UnsupportedMediaType
+from ragd.ingest.parsers.archive import ZipLimits
 from ragd.ingest.textnorm import decode_text, normalize_text
 
 PLAIN, MARKDOWN, HTML, PDF = "text/plain", "text/markdown", "text/html", "application/pdf"
-SUPPORTED_MIME_TYPES = (PLAIN, MARKDOWN, HTML, PDF)
+_OOXML = "application/vnd.openxmlformats-officedocument"
+DOCX = f"{_OOXML}.wordprocessingml.document"
+PPTX = f"{_OOXML}.presentationml.presentation"
+XLSX = f"{_OOXML}.spreadsheetml.sheet"
+EPUB = "application/epub+zip"
+CSV, JSON, JSONL = "text/csv", "application/json", "application/x-ndjson"
+# Source code, by file extension (text is text: its content cannot tell Go from Rust).
+CODE_MIME_TYPES = {
+    ".py": "text/x-python",
+    ".pyi": "text/x-python",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".cjs": "text/javascript",
+    ".jsx": "text/javascript",
+    ".ts": "text/x-typescript",
+    ".tsx": "text/x-typescript",
+    ".go": "text/x-go",
+    ".rs": "text/x-rust",
+    ".java": "text/x-java",
+    ".kt": "text/x-kotlin",
+    ".scala": "text/x-scala",
+    ".c": "text/x-c",
+    ".h": "text/x-c",
+    ".cpp": "text/x-c++",
+    ".cc": "text/x-c++",
+    ".cxx": "text/x-c++",
+    ".hpp": "text/x-c++",
+    ".cs": "text/x-csharp",
+    ".rb": "text/x-ruby",
+    ".php": "text/x-php",
+    ".swift": "text/x-swift",
+    ".lua": "text/x-lua",
+    ".pl": "text/x-perl",
+    ".r": "text/x-r",
+    ".sh": "text/x-shellscript",
+    ".bash": "text/x-shellscript",
+    ".zsh": "text/x-shellscript",
+    ".sql": "application/sql",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".toml": "application/toml",
+    ".css": "text/css",
+}
+CODE = frozenset(CODE_MIME_TYPES.values())
+SUPPORTED_MIME_TYPES = (PLAIN, MARKDOWN, HTML, PDF, DOCX, PPTX, XLSX, CSV, EPUB, JSON, JSONL)
 SNIFF_BYTES = 4096
-_SUPPORTED = ", ".join(SUPPORTED_MIME_TYPES)
+_SUPPORTED = ", ".join(SUPPORTED_MIME_TYPES) + " and source code (by file extension)"
 _MAX_TITLE_CHARS = 500
 _MAX_REASON_CHARS = 200
 
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    """A parser's result: normalized text, the title the document gives itself, its type."""
+    """A parser's result: normalized text, the title the document gives itself, its type.
+
+    ``markdown`` says whether the chunker should follow the text's Markdown headings and
+    fences; source code is not Markdown (a ``# comment`` is no heading).
+    """
 
     text: str
     title: str | None
     mime_type: str
+    markdown: bool = True
 
 
 @dataclass(frozen=True)
@@ -35,13 +85,17 @@ class ParseLimits:
 
     A small file can stand for a huge amount of work (2,000 PDF pages sharing one content
     stream, a page that expands to megabytes of text), so the bounds are on what comes out
-    and how many pages are read, not on the input size alone. The time bound is enforced
+    and how many pages are read, not on the input size alone. ``max_cells`` bounds the
+    spreadsheet cells read (empty ones too: reading them is the cost), ``zip`` the
+    containers (OOXML, EPUB) before anything is extracted. The time bound is enforced
     from outside the parser (see :mod:`ragd.ingest.isolation`), since a pure-Python parser
     cannot be interrupted from inside.
     """
 
     max_pages: int = 2_000
     max_chars: int = 20_000_000
+    max_cells: int = 200_000
+    zip: ZipLimits = field(default_factory=ZipLimits)
 
     def check_chars(self, count: int, what: str = "document") -> None:
         if count > self.max_chars:

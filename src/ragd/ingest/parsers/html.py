@@ -29,9 +29,14 @@ _TITLE_SEARCH_CHARS = 65_536
 def parse_html(data: bytes, charset: str | None, limits: ParseLimits) -> ParsedDocument:
     """Keep the page's main content only: navigation, footers and ads would pollute search."""
     markup = decode(data, charset or meta_charset(data))
-    text = normalize_text(_main_content(markup) or _strip_tags(markup))
+    text = html_to_markdown(markup)
     limits.check_chars(len(text), "HTML")
     return ParsedDocument(text, _html_title(markup), HTML)
+
+
+def html_to_markdown(markup: str) -> str:
+    """The main content of decoded markup as normalized Markdown (EPUB chapters use it)."""
+    return normalize_text(_main_content(markup) or _strip_tags(markup))
 
 
 def meta_charset(data: bytes) -> str | None:

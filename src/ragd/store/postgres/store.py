@@ -20,6 +20,7 @@ from ragd.errors import InvalidInput
 from ragd.store.postgres.dialect import PostgresDialect, create_postgres_engine
 from ragd.store.postgres.search import hybrid_sql, vector_literal
 from ragd.store.postgres.search_index import PostgresSearchIndex
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.database import Database
 from ragd.store.sql.store import SqlStore
 
@@ -31,7 +32,7 @@ class PostgresStore(SqlStore):
     """The shared SQL over PostgreSQL, with its dialect and search legs, and the hybrid
     ranking in one statement."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, audit: AuditChain | None = None) -> None:
         self._pg = PostgresDialect(settings)
         db = Database(create_postgres_engine(url, settings), self._pg)
         self._index = PostgresSearchIndex(
@@ -42,7 +43,7 @@ class PostgresStore(SqlStore):
             keyword_candidates=settings.keyword_candidates,
             keyword_exact_below=settings.keyword_exact_below,
         )
-        super().__init__(db, self._index)
+        super().__init__(db, self._index, audit)
 
     def rebuild_keyword_index(self) -> int:
         """Rebuild this host's keyword index from ``chunks`` (waits for a running

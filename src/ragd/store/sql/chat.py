@@ -14,8 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from ragd.audit import AuditEntry
 from ragd.domain import ChatMessage, ChatSession, NewChatMessage, Page
 from ragd.errors import NotFound
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.database import Database
 from ragd.store.tables import chat_messages, chat_sessions, new_id, utcnow
 
@@ -24,6 +26,7 @@ class SqlChat:
     """Chat operations over the ``chat_sessions`` and ``chat_messages`` tables."""
 
     _db: Database
+    _audit: AuditChain
 
     def add_chat_session(
         self,
@@ -69,10 +72,16 @@ class SqlChat:
 
     def delete_chat_session(self, session_id: str) -> None:
         def work(conn: Connection) -> int:
-            conn.execute(delete(chat_messages).where(chat_messages.c.session_id == session_id))
-            return conn.execute(
+            messages = conn.execute(
+                delete(chat_messages).where(chat_messages.c.session_id == session_id)
+            )
+            deleted: int = conn.execute(
                 delete(chat_sessions).where(chat_sessions.c.id == session_id)
             ).rowcount
+            if deleted:
+                detail = {"messages": int(messages.rowcount)}
+                self._audit.append(conn, [AuditEntry("chat_session.delete", (session_id,), detail)])
+            return deleted
 
         if self._db.write(work) == 0:
             raise NotFound(f"chat session {session_id!r} not found")

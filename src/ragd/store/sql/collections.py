@@ -7,8 +7,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ragd.audit import AuditEntry
 from ragd.domain import Collection
 from ragd.errors import Conflict, NotFound
+from ragd.store.sql.audit_chain import AuditChain
+from ragd.store.sql.background_jobs import cancel_collection_jobs
 from ragd.store.sql.convert import collection_from_row
 from ragd.store.sql.database import Database
 from ragd.store.tables import chunks, collections, documents, new_id, utcnow
@@ -18,6 +21,7 @@ class SqlCollections:
     """Collection rows, with document and chunk counts on request."""
 
     _db: Database
+    _audit: AuditChain
 
     def create_collection(
         self, *, name: str, description: str, embedding_model: str, embedding_dim: int
@@ -35,8 +39,18 @@ class SqlCollections:
             "created_at": now,
             "updated_at": now,
         }
+        event = AuditEntry(
+            "collection.create",
+            (collection_id,),
+            {"name": name, "embedding_model": embedding_model, "embedding_dim": embedding_dim},
+        )
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(collections).values(**values))
+            self._audit.append(conn, [event])
+
         try:
-            self._db.write(lambda conn: conn.execute(insert(collections).values(**values)))
+            self._db.write(work)
         except IntegrityError:
             raise Conflict(f"a collection named {name!r} already exists") from None
         return self.get_collection(collection_id)
@@ -65,8 +79,19 @@ class SqlCollections:
         if description is not None:
             values["description"] = description
         statement = update(collections).where(collections.c.id == collection_id).values(**values)
+        detail: dict[str, Any] = {"fields": sorted(k for k in values if k != "updated_at")}
+        if name is not None:
+            detail["name"] = name
+
+        def work(conn: Connection) -> int:
+            changed: int = conn.execute(statement).rowcount
+            if changed:
+                event = AuditEntry("collection.update", (collection_id,), detail)
+                self._audit.append(conn, [event])
+            return changed
+
         try:
-            changed = self._db.write(lambda conn: conn.execute(statement).rowcount)
+            changed = self._db.write(work)
         except IntegrityError:
             raise Conflict(f"a collection named {name!r} already exists") from None
         if changed == 0:
@@ -75,12 +100,22 @@ class SqlCollections:
 
     def delete_collection(self, collection_id: str) -> None:
         def work(conn: Connection) -> int:
+            document_count = conn.execute(
+                select(func.count()).where(documents.c.collection_id == collection_id)
+            ).scalar_one()
             # Chunks first and explicitly: their full-text rows go with them, and the
             # cascade would otherwise do it row by row through documents.
-            conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
-            return conn.execute(
+            removed = conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
+            # A job's row outlives its collection; the work on it must not.
+            cancel_collection_jobs(conn, collection_id)
+            deleted: int = conn.execute(
                 delete(collections).where(collections.c.id == collection_id)
             ).rowcount
+            if deleted:
+                counts = {"documents": int(document_count), "chunks": int(removed.rowcount)}
+                event = AuditEntry("collection.delete", (collection_id,), counts)
+                self._audit.append(conn, [event])
+            return deleted
 
         if self._db.write(work) == 0:
             raise NotFound(f"collection {collection_id!r} not found")

@@ -9,8 +9,8 @@ later read of the same call failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -35,18 +35,17 @@ class Database:
         return self.run(work, write=True)
 
     def snapshot(self, work: Callable[[Connection], T]) -> T:
-        """``work`` in one read transaction whose statements all see the same snapshot
-        (a long export that reads several tables one after another), retried as a read."""
-        return self.run(work, write=False, options=self.dialect.snapshot_options)
+        """``work`` in a read transaction that sees one snapshot from its first
+        statement to its last (a verification reading the audit chain in pages)."""
 
-    def run(
-        self,
-        work: Callable[[Connection], T],
-        *,
-        write: bool,
-        retried: bool = True,
-        options: Mapping[str, Any] | None = None,
-    ) -> T:
+        def attempt() -> T:
+            options = self.dialect.snapshot_options
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                return work(conn)
+
+        return self.dialect.run(attempt)
+
+    def run(self, work: Callable[[Connection], T], *, write: bool, retried: bool = True) -> T:
         """``work`` in one transaction; ``retried=False`` for the calls that must answer
         at once (health checks, migrations).
 
@@ -54,11 +53,9 @@ class Database:
         values; a domain error it raises rolls the transaction back and is not retried.
         """
 
-        default = self.dialect.write_options if write else {}
-        chosen = default if options is None else options
-
         def attempt() -> T:
-            with self.engine.connect().execution_options(**chosen) as conn, conn.begin():
+            options = self.dialect.write_options if write else {}
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
                 return work(conn)
 
         return self.dialect.run(attempt) if retried else attempt()

@@ -44,8 +44,8 @@ class Dialect(Protocol):
     lock at BEGIN with them, so two writers never deadlock upgrading a read lock)."""
 
     snapshot_options: Mapping[str, Any]
-    """Execution options for a read transaction whose statements must all see one
-    snapshot (:meth:`~ragd.store.sql.database.Database.snapshot`)."""
+    """Execution options for a read transaction that must see one snapshot throughout
+    (PostgreSQL's REPEATABLE READ; a SQLite read transaction is one already)."""
 
     def run(self, attempt: Callable[[], T]) -> T:
         """Run one transaction ``attempt`` (it opens, commits and closes its own), again

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
 
+from ragd.audit import AuditEntry
 from ragd.domain import Document, DocumentStatus, NewDocument, Page, StoredChunk, Vector
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import (
     chunk_from_row,
     chunk_public_id,
@@ -33,6 +35,7 @@ class SqlDocuments:
     """Document rows, their source bytes, and reads of their chunks."""
 
     _db: Database
+    _audit: AuditChain
 
     def add_document(self, new: NewDocument) -> tuple[Document, bool]:
         # The duplicate check and the insert share one write transaction, so two
@@ -45,6 +48,7 @@ class SqlDocuments:
                 return existing.id, existing
             document_id = new_id("doc")
             _insert(conn, document_id, new)
+            self._audit.append(conn, [_created(document_id, new)])
             return document_id, None
 
         document_id, existing = self._db.write(work)
@@ -97,6 +101,9 @@ class SqlDocuments:
             conn.execute(delete(documents).where(documents.c.id == document_id))
             if removed.rowcount:
                 bump_chunks_version(conn, row.collection_id)
+            detail = {"chunks": int(removed.rowcount), "content_hash": row.content_hash}
+            event = AuditEntry("document.delete", (document_id, row.collection_id), detail)
+            self._audit.append(conn, [event])
 
         self._db.write(work)
 
@@ -185,6 +192,21 @@ def _find_duplicate(conn: Connection, new: NewDocument) -> Any:
         .order_by(documents.c.created_at)
         .limit(1)
     ).first()
+
+
+def _created(document_id: str, new: NewDocument) -> AuditEntry:
+    """The ``document.create`` event: where it came from and hashes, never its text."""
+    return AuditEntry(
+        "document.create",
+        (document_id, new.collection_id),
+        {
+            "source_type": new.source_type,
+            "mime_type": new.mime_type,
+            "bytes": len(new.content),
+            "content_hash": new.content_hash,
+            "source_hash": new.source_hash,
+        },
+    )
 
 
 def _insert(conn: Connection, document_id: str, new: NewDocument) -> None:

@@ -16,12 +16,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from ragd.audit import AuditEntry
 from ragd.domain import Document, Job, JobCompletion, NewChunk
 from ragd.store.base import LeaseLost
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.database import Database
+from ragd.store.sql.leases import due, leased_by_dead_owners
 from ragd.store.sql.queries import bump_chunks_version, documents_by_id
 from ragd.store.tables import chunks, collections, document_sources, documents, utcnow
 
@@ -30,23 +33,14 @@ class SqlJobQueue:
     """Job-queue operations over the documents table."""
 
     _db: Database
+    _audit: AuditChain
 
     def claim_jobs(self, *, owner: str, limit: int, lease_s: float) -> list[Job]:
         def work(conn: Connection) -> list[Job]:
             now = utcnow()
-            due = or_(
-                and_(
-                    documents.c.status == "queued",
-                    or_(
-                        documents.c.next_attempt_at.is_(None),
-                        documents.c.next_attempt_at <= now,
-                    ),
-                ),
-                and_(documents.c.status == "processing", documents.c.lease_expires_at < now),
-            )
             candidates = (
                 select(documents.c.id)
-                .where(due)
+                .where(due(documents, running="processing", now=now))
                 .order_by(documents.c.created_at)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -127,7 +121,9 @@ class SqlJobQueue:
             _mark_ready(conn, swapped, now)
             for collection_id in sorted({row.collection_id for row, _ in swapped}):
                 bump_chunks_version(conn, collection_id)
-            return documents_by_id(conn, [row.id for row, _ in owned])
+            done = documents_by_id(conn, [row.id for row, _ in owned])
+            self._audit.append(conn, [_finished(row, c, duplicates) for row, c in owned])
+            return done
 
         found = {d.id: d for d in self._db.write(work)}
         return [found.get(c.document_id) for c in completions]
@@ -170,15 +166,23 @@ class SqlJobQueue:
             .where(documents.c.id == document_id, documents.c.lease_owner == owner)
             .values(**values)
         )
-        self._db.write(lambda conn: conn.execute(statement))
+
+        def work(conn: Connection) -> None:
+            failed = conn.execute(statement.returning(documents.c.collection_id)).first()
+            if failed is not None and retry_at is None:
+                event = AuditEntry(
+                    "ingestion.fail", (document_id, failed.collection_id), {"error": error[:200]}
+                )
+                self._audit.append(conn, [event])
+
+        self._db.write(work)
 
     def release_orphaned_jobs(self, *, host: str, is_alive: Callable[[int], bool]) -> int:
-        leased = select(documents.c.id, documents.c.lease_owner).where(
-            documents.c.status == "processing",
-            documents.c.lease_owner.like(f"{host}:%"),
+        dead = self._db.read(
+            lambda conn: leased_by_dead_owners(
+                conn, documents, running="processing", host=host, is_alive=is_alive
+            )
         )
-        rows = self._db.read(lambda conn: conn.execute(leased).all())
-        dead = [row.id for row in rows if not is_alive(_owner_pid(row.lease_owner))]
         if not dead:
             return 0
         statement = (
@@ -259,6 +263,17 @@ def _batch_duplicates(
     return duplicates
 
 
+def _finished(row: Any, completion: JobCompletion, duplicates: dict[str, str]) -> AuditEntry:
+    """``ingestion.finish`` (chunks and content hash), or ``ingestion.fail`` for a
+    document found to duplicate another."""
+    target = (row.id, row.collection_id)
+    if row.id in duplicates:
+        duplicate = {"reason": "duplicate", "original": duplicates[row.id]}
+        return AuditEntry("ingestion.fail", target, duplicate)
+    detail = {"chunks": len(completion.chunks), "content_hash": completion.content_hash}
+    return AuditEntry("ingestion.finish", target, detail)
+
+
 def _mark_duplicate(
     conn: Connection, completion: JobCompletion, original: str, now: dt.datetime
 ) -> None:
@@ -330,11 +345,6 @@ def _chunk_values(row: Any, completion: JobCompletion) -> list[dict[str, Any]]:
         }
         for chunk in completion.chunks
     ]
-
-
-def _owner_pid(owner: str) -> int:
-    parts = owner.split(":")
-    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1
 
 
 # A job is its document row's columns of these names, plus the source and the model

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ragd.audit import AuditEntry
 from ragd.domain import ApiKey, NewApiKey
 from ragd.errors import Conflict, NotFound
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.database import Database
 from ragd.store.tables import api_keys, new_id, utcnow
 
@@ -22,12 +24,18 @@ class SqlKeys:
     """Key operations over the ``keys`` table."""
 
     _db: Database
+    _audit: AuditChain
 
     def add_key(self, new: NewApiKey) -> ApiKey:
         key_id = new_id("key")
         statement = insert(api_keys).values(id=key_id, **_values(new), created_at=utcnow())
+
+        def work(conn: Connection) -> None:
+            conn.execute(statement)
+            self._audit.append(conn, [_created(key_id, new)])
+
         try:
-            self._db.write(lambda conn: conn.execute(statement))
+            self._db.write(work)
         except IntegrityError:
             raise Conflict(f"a key with prefix {new.prefix!r} already exists") from None
         return self.get_key(key_id)
@@ -37,14 +45,21 @@ class SqlKeys:
         def work(conn: Connection) -> None:
             row = conn.execute(select(api_keys).where(api_keys.c.prefix == new.prefix)).first()
             if row is None:
+                key_id = new_id("key")
                 conn.execute(
-                    insert(api_keys).values(id=new_id("key"), **_values(new), created_at=utcnow())
+                    insert(api_keys).values(id=key_id, **_values(new), created_at=utcnow())
                 )
+                self._audit.append(conn, [_created(key_id, new)])
                 return
             values = _values(new)
             if row.key_hash != new.key_hash:
                 values["revoked_at"] = None
+            changed = sorted(k for k, v in values.items() if row._mapping[k] != v)
+            if not changed:  # every start upserts the bootstrap key: no change, no event
+                return
             conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(**values))
+            detail = {"prefix": new.prefix, "fields": changed}
+            self._audit.append(conn, [AuditEntry("key.update", (row.id,), detail)])
 
         self._db.write(work)
         found = self.find_key(new.prefix)
@@ -74,8 +89,16 @@ class SqlKeys:
             update(api_keys)
             .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
+            .returning(api_keys.c.prefix)
         )
-        self._db.write(lambda conn: conn.execute(statement))
+
+        def work(conn: Connection) -> None:
+            revoked = conn.execute(statement).first()
+            if revoked is not None:
+                event = AuditEntry("key.revoke", (key_id,), {"prefix": revoked.prefix})
+                self._audit.append(conn, [event])
+
+        self._db.write(work)
         return self.get_key(key_id)  # NotFound when there is no such key
 
     def touch_key(self, key_id: str, when: dt.datetime, *, unless_since: dt.datetime) -> None:
@@ -102,6 +125,17 @@ def _values(new: NewApiKey) -> dict[str, Any]:
         "scope": new.scope,
         "collection_ids": None if new.collection_ids is None else list(new.collection_ids),
     }
+
+
+def _created(key_id: str, new: NewApiKey) -> AuditEntry:
+    """``key.create``: the prefix, name and scope; never the secret or its hash."""
+    detail = {
+        "prefix": new.prefix,
+        "name": new.name,
+        "scope": new.scope,
+        "collections": None if new.collection_ids is None else list(new.collection_ids),
+    }
+    return AuditEntry("key.create", (key_id,), detail)
 
 
 def _key_from_row(row: Any) -> ApiKey:

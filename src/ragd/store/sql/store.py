@@ -1,12 +1,13 @@
 """The store every database shares: the SQL aggregates over one :class:`Database`.
 
-Why this shape: each aggregate (collections, documents, job queue, keys, chat, embedding
-cache) is a plain class of its own module that needs only a ``Database`` (an engine and
-its :class:`~ragd.store.sql.dialect.Dialect`); none subclasses another or overrides a
-hook. :class:`SqlStore` lists them once, flat, so that one object satisfies the
-:class:`~ragd.store.base.Store` protocol without 43 forwarding methods. What a database
-does differently is not an override here but its Dialect object, plus its
-:class:`~ragd.store.base.SearchIndex` (the retrieval legs, which share no SQL).
+Why this shape: each aggregate (collections, documents, job queue, background jobs,
+keys, chat, embedding cache) is a plain class of its own module that needs only a
+``Database`` (an engine and its :class:`~ragd.store.sql.dialect.Dialect`); none
+subclasses another or overrides a hook. :class:`SqlStore` lists them once, flat, so
+that one object satisfies the :class:`~ragd.store.base.Store` protocol without dozens of
+forwarding methods. What a database does differently is not an override here but its
+Dialect object, plus its :class:`~ragd.store.base.SearchIndex` (the retrieval legs,
+which share no SQL).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from sqlalchemy import Connection, Engine, text
 from ragd.domain import Filters, ScoredId, Vector
 from ragd.errors import InvalidInput
 from ragd.store.base import SearchLegs
+from ragd.store.sql.audit import SqlAudit
+from ragd.store.sql.audit_chain import AuditChain
+from ragd.store.sql.background_jobs import SqlBackgroundJobs
 from ragd.store.sql.chat import SqlChat
 from ragd.store.sql.collections import SqlCollections
 from ragd.store.sql.database import Database
@@ -35,16 +39,20 @@ class SqlStore(
     SqlCollections,
     SqlDocuments,
     SqlJobQueue,
+    SqlBackgroundJobs,
     SqlKeys,
     SqlChat,
     SqlEmbeddingCache,
+    SqlAudit,
     SqlTransfer,
 ):
-    """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``."""
+    """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``; every
+    change appends to the audit chain as ``audit`` says (default: no checkpoints)."""
 
-    def __init__(self, db: Database, search: SearchLegs) -> None:
+    def __init__(self, db: Database, search: SearchLegs, audit: AuditChain | None = None) -> None:
         self._db = db
         self._search = search
+        self._audit = audit or AuditChain()
 
     @property
     def dialect(self) -> str:

@@ -68,7 +68,7 @@ class SqliteDialect:
     # Read by ``_on_begin`` above: a write takes the lock at BEGIN, so two writers never
     # deadlock upgrading a read lock.
     write_options: Mapping[str, Any] = {"sqlite_immediate": True}
-    # In WAL mode a read transaction keeps the snapshot of its first read to its end.
+    # In WAL mode a read transaction sees the snapshot of its first read until it ends.
     snapshot_options: Mapping[str, Any] = {}
 
     def run(self, attempt: Callable[[], T]) -> T:
