@@ -312,6 +312,7 @@ class ImportPlan:
     embedding_dim: int
     reuse_embeddings: bool
     with_chats: bool
+    signed_by: str | None = None  # the archive's signing key id (audit detail)
 
 
 @dataclass(frozen=True)

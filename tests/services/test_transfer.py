@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from ragd.audit import AuditFilters
 from ragd.container import Container
 from ragd.domain import NewChatMessage
 from ragd.embedding import LocalEmbedder
@@ -258,8 +259,19 @@ def test_a_name_clash_is_a_conflict_and_a_new_name_imports(
         source.transfer.import_archive(archive)
     assert table_counts(source) == before
     done = source.transfer.import_archive(archive, name="history-copy")
-    assert done.outcome.collection.name == "history-copy"
-    assert fingerprint(source, done.outcome.collection.id) == fingerprint(source, cid)
+    copy = done.outcome.collection
+    assert copy.name == "history-copy"
+    assert fingerprint(source, copy.id) == fingerprint(source, cid)
+    # The audit chain has both, and still verifies with them.
+    imported = source.store.list_audit_events(
+        AuditFilters(action="collection.import"), limit=5, cursor=None
+    ).items
+    assert [(e.target, e.detail["chunks"]) for e in imported] == [((copy.id,), 5)]
+    export_events = source.store.list_audit_events(
+        AuditFilters(action="collection.export", target=cid), limit=5, cursor=None
+    ).items
+    assert export_events[0].detail["documents"] == 4
+    assert source.audit.verify().ok
 
 
 def test_a_damaged_vector_in_the_database_fails_the_export_and_leaves_no_file(

@@ -4,15 +4,20 @@ changed, flipping a byte)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from ragd.config import load_settings
 from ragd.container import Container
+from ragd.domain import Job, JobCompletion, NewChunk, NewDocument
 from ragd.embedding import Embedder
+from ragd.store.base import Store
 
 TEXTS = {
     "bridges": (
@@ -111,3 +116,75 @@ def member_offset(archive: Path, name: str) -> int:
     """Where ``name``'s data starts in the plain tar file."""
     with tarfile.open(archive, mode="r:") as tar:
         return tar.getmember(name).offset_data
+
+
+_VOCABULARY = (
+    "river bridge tower engine steam canal lock harbour light stone iron rail station crane "
+    "mill wheel pump gate arch beam cable road tunnel ferry dock quay"
+)
+WORDS = _VOCABULARY.split()
+
+
+def fill(
+    store: Store,
+    name: str,
+    *,
+    documents: int,
+    chunks_per_document: int,
+    model: str = "all-MiniLM-L6-v2",
+    dim: int = 384,
+    batch: int = 10,
+) -> str:
+    """A collection of ready documents with synthetic text and random unit vectors,
+    written through the store's own job queue (no embedder): many chunks, fast. Its id."""
+    rng = np.random.default_rng(7)
+    collection = store.create_collection(
+        name=name, description="synthetic", embedding_model=model, embedding_dim=dim
+    )
+    for start in range(0, documents, batch):
+        for n in range(start, min(start + batch, documents)):
+            body = f"document {n} " + " ".join(rng.choice(WORDS, 40))
+            store.add_document(
+                NewDocument(
+                    collection_id=collection.id,
+                    title=f"doc {n}",
+                    source_type="text",
+                    source=None,
+                    mime_type="text/markdown",
+                    content_hash=hashlib.sha256(body.encode()).hexdigest(),
+                    source_hash=None,
+                    metadata={"n": n},
+                    content=body.encode(),
+                )
+            )
+        jobs = store.claim_jobs(owner=f"fill-{start}", limit=batch, lease_s=600)
+        store.complete_jobs([_completion(job, rng, chunks_per_document, dim) for job in jobs])
+    return collection.id
+
+
+def _completion(job: Job, rng: np.random.Generator, count: int, dim: int) -> JobCompletion:
+    vectors = rng.standard_normal((count, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = []
+    for i in range(count):
+        text = " ".join(rng.choice(WORDS, 60))
+        chunks.append(
+            NewChunk(
+                ordinal=i,
+                text=text,
+                heading_path=("Part", str(i // 10)),
+                token_count=60,
+                char_start=i * 400,
+                char_end=i * 400 + len(text),
+                text_hash=hashlib.sha256(f"{job.document_id}:{i}:{text}".encode()).hexdigest(),
+                embedding=vectors[i],
+            )
+        )
+    return JobCompletion(
+        document_id=job.document_id,
+        lease_owner=job.lease_owner,
+        title=job.title,
+        mime_type="text/markdown",
+        content_hash=job.content_hash or "",
+        chunks=chunks,
+    )

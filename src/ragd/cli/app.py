@@ -20,6 +20,7 @@ from ragd.cli.keys import keys_app
 from ragd.cli.mcp import mcp_command
 from ragd.cli.search import ask, search
 from ragd.cli.serve import migrate, reindex, serve, version, worker
+from ragd.cli.transfer import export, import_archive
 
 app = typer.Typer(help="ragd: self-hosted retrieval-augmented generation.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
@@ -28,6 +29,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.command("eval")(eval_command)
 app.command("mcp")(mcp_command)
+app.command("export")(export)
+app.command("import")(import_archive)
 for command in (version, serve, migrate, reindex, worker, ingest, search, ask):
     app.command()(command)
 

@@ -6,6 +6,11 @@ The pieces, bottom up: :mod:`.crypto` (passphrase encryption in authenticated fr
 as the store's import source) and :mod:`.service` (what the transports call).
 """
 
-from ragd.services.transfer.service import ExportSummary, ImportSummary, TransferService
+from ragd.services.transfer.service import (
+    ExportSummary,
+    ImportSummary,
+    TransferService,
+    archive_is_encrypted,
+)
 
-__all__ = ["ExportSummary", "ImportSummary", "TransferService"]
+__all__ = ["ExportSummary", "ImportSummary", "TransferService", "archive_is_encrypted"]

@@ -25,6 +25,7 @@ from typing import IO, Any, BinaryIO, cast
 import structlog
 
 from ragd import __version__
+from ragd.audit import AuditEntry
 from ragd.auth import Allowed
 from ragd.domain import Collection, ImportOutcome, ImportPlan
 from ragd.errors import Conflict, InvalidInput, NotFound
@@ -56,9 +57,6 @@ from ragd.store.base import Store
 log = structlog.get_logger(__name__)
 
 EXPORT_BATCH = 2000
-# An event (export or import, started or finished) and its fields; the audit log plugs
-# in here (see TransferService.__init__).
-EventHook = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -80,8 +78,13 @@ class ImportSummary:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _log_event(event: str, fields: dict[str, Any]) -> None:
-    log.info(event, **fields)
+def archive_is_encrypted(path: Path) -> bool:
+    """Whether the file at ``path`` is an encrypted archive (so a passphrase is needed)."""
+    try:
+        with path.open("rb") as f:
+            return is_encrypted(f.read(16))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
 
 
 class TransferService:
@@ -89,9 +92,12 @@ class TransferService:
 
     ``signer`` is called when an export needs the deployment's key (so that merely
     building the service creates no key file); ``work_dir`` holds an import's unpacked
-    members until it is done. ``on_event`` receives ``export.started``,
-    ``export.finished``, ``import.started``, ``import.finished`` and ``import.failed``
-    with their fields: the audit log's call site."""
+    members until it is done.
+
+    Audit: a finished export appends ``collection.export`` (its counts, size, key); an
+    import appends ``collection.import`` inside its own transaction (the store does),
+    so the event exists exactly when the collection does. Starts and failures are
+    logged."""
 
     def __init__(
         self,
@@ -101,14 +107,12 @@ class TransferService:
         work_dir: Path,
         *,
         kdf: KdfParams | None = None,
-        on_event: EventHook = _log_event,
     ) -> None:
         self.store = store
         self.collections = collections
         self._signer = signer
         self.work_dir = work_dir
         self.kdf = kdf or KdfParams()
-        self.on_event = on_event
 
     # -- export --------------------------------------------------------------------------
 
@@ -131,10 +135,7 @@ class TransferService:
         if passphrase is not None and not passphrase:
             raise InvalidInput("the passphrase is empty")
         signer = self._signer()
-        self.on_event(
-            "export.started",
-            {"collection_id": collection.id, "actor": actor, "with_chats": with_chats},
-        )
+        log.info("export started", collection_id=collection.id, actor=actor, chats=with_chats)
         staging = Path(tempfile.mkdtemp(prefix=".ragd-export-", dir=destination.parent))
         partial = destination.with_name(f".{destination.name}.partial-{secrets.token_hex(4)}")
         try:
@@ -176,14 +177,10 @@ class TransferService:
             key_id=signer.key_id,
             size=destination.stat().st_size,
         )
-        self.on_event(
-            "export.finished",
-            {
-                "collection_id": collection.id,
-                "actor": actor,
-                "counts": counts,
-                "size": summary.size,
-            },
+        log.info("export finished", collection_id=collection.id, actor=actor, size=summary.size)
+        detail = {**counts, "bytes": summary.size, "encrypted": summary.encrypted}
+        self.store.record_audit(
+            [AuditEntry("collection.export", (collection.id,), {**detail, "key_id": signer.key_id})]
         )
         return summary
 
@@ -300,24 +297,14 @@ class TransferService:
         """The write half of :meth:`import_archive`, for an archive already verified."""
         described = read_collection(unpacked.root)
         plan = self.plan(unpacked, described, name=name)
-        fields = {"collection": plan.name, "actor": actor, "key_id": unpacked.key_id}
-        self.on_event("import.started", fields)
+        log.info("import started", collection=plan.name, actor=actor, key_id=unpacked.key_id)
         source = ArchiveSource(unpacked, with_vectors=plan.reuse_embeddings)
         try:
             outcome = self.store.import_collection(plan, source)
         except Exception as exc:
-            self.on_event("import.failed", {**fields, "error": type(exc).__name__})
+            log.warning("import failed", collection=plan.name, error=type(exc).__name__)
             raise
-        self.on_event(
-            "import.finished",
-            {
-                **fields,
-                "collection_id": outcome.collection.id,
-                "documents": outcome.documents,
-                "chunks": outcome.chunks,
-                "requeued": outcome.requeued,
-            },
-        )
+        log.info("import finished", collection_id=outcome.collection.id, chunks=outcome.chunks)
         return ImportSummary(
             outcome=outcome,
             source_collection=described,
@@ -355,6 +342,7 @@ class TransferService:
             embedding_dim=manifest.embedding_dim if reuse else target_dim,
             reuse_embeddings=reuse,
             with_chats=manifest.with_chats,
+            signed_by=unpacked.key_id,
         )
 
     def _require_free(self, name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ragd.audit import AuditEntry
 from ragd.domain import (
     ChatSession,
     ChunkRecord,
@@ -26,6 +27,7 @@ from ragd.domain import (
 )
 from ragd.errors import Conflict, InvalidInput, NotFound
 from ragd.store.base import ExportSink, ImportSource
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.chat import message_from_row, session_from_row
 from ragd.store.sql.collections import collection_with_counts
 from ragd.store.sql.convert import (
@@ -57,6 +59,7 @@ class SqlTransfer:
     """Export and import of whole collections."""
 
     _db: Database
+    _audit: AuditChain
 
     def export_collection(
         self, collection_id: str, sink: ExportSink, *, with_chats: bool, batch_size: int
@@ -93,7 +96,10 @@ class SqlTransfer:
         self._db.dialect.prepare_dimension(self._db, plan.embedding_dim)
 
         def work(conn: Connection) -> ImportOutcome:
-            return _Import(conn, plan, source, self._db).run()
+            outcome = _Import(conn, plan, source, self._db).run()
+            # Last, as every append: the chain's head lock is held only until commit.
+            self._audit.append(conn, [_import_event(plan, outcome)])
+            return outcome
 
         return self._db.write(work)
 
@@ -329,6 +335,23 @@ class _Import:
         if isinstance(document_id, str) and document_id in self.document_ids:
             moved["document_id"] = self.document_ids[document_id]
         return moved
+
+
+def _import_event(plan: ImportPlan, outcome: ImportOutcome) -> AuditEntry:
+    return AuditEntry(
+        "collection.import",
+        (outcome.collection.id,),
+        {
+            "name": plan.name,
+            "documents": outcome.documents,
+            "chunks": outcome.chunks,
+            "requeued": outcome.requeued,
+            "chat_sessions": outcome.chat_sessions,
+            "embeddings_reused": plan.reuse_embeddings,
+            "document_ids_kept": outcome.document_ids_kept,
+            "signed_by": plan.signed_by,
+        },
+    )
 
 
 def _session_values(
