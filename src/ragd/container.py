@@ -30,6 +30,7 @@ from ragd.services.jobs import JobService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
 from ragd.services.transfer import TransferService
+from ragd.services.transfer.jobs import TransferJobs
 from ragd.signing import Signer, load_or_create_signer
 from ragd.store import Store, open_store
 
@@ -88,6 +89,9 @@ class Container:
         self.jobs = JobService(self.store, self.collections, settings, self.limits)
         self.transfer = TransferService(
             self.store, self.collections, cache(self.signer), settings.data_dir / "tmp"
+        )
+        self.transfer_jobs = TransferJobs(
+            self.transfer, self.jobs, settings.data_dir, retention_h=settings.export_retention_h
         )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None

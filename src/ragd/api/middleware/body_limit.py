@@ -1,7 +1,10 @@
 """The body cap: a declared ``Content-Length`` over it is refused at once, a streamed
-body the moment it passes it, both as a problem+json 413."""
+body the moment it passes it, both as a problem+json 413. A path may have a cap of its
+own (``POST /v1/imports`` takes whole archives, streamed to disk)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,29 +16,29 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, path_caps: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_caps = dict(path_caps or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         watch = ResponseWatch(send)
+        cap = self.path_caps.get(scope.get("path", ""), self.max_body_bytes)
         try:
-            if _declared_length(scope) > self.max_body_bytes:
+            if _declared_length(scope) > cap:
                 raise BodyTooLarge
-            await self.app(scope, self._capped(receive), watch)
+            await self.app(scope, self._capped(receive, cap), watch)
         except BodyTooLarge:
             await send_problem(
-                watch,
-                scope,
-                413,
-                "Payload Too Large",
-                f"request body is larger than {self.max_body_bytes} bytes",
+                watch, scope, 413, "Payload Too Large", f"request body is larger than {cap} bytes"
             )
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, cap: int) -> Receive:
         received = 0
 
         async def capped_receive() -> Message:
@@ -43,7 +46,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > cap:
                     raise BodyTooLarge
             return message
 

@@ -20,7 +20,7 @@ import json
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -57,9 +57,12 @@ class StagingSink:
     """An :class:`~ragd.store.base.ExportSink` that writes the archive's members into
     ``root``: Parquet tables a batch at a time, one file per kept source."""
 
-    def __init__(self, root: Path, *, with_chats: bool) -> None:
+    def __init__(
+        self, root: Path, *, with_chats: bool, progress: Callable[[int], None] | None = None
+    ) -> None:
         self.root = root
         self.with_chats = with_chats
+        self._progress = progress
         self.collection: Collection | None = None
         self.sources = 0
         self._writers: dict[str, tables.TableWriter] = {}
@@ -87,6 +90,8 @@ class StagingSink:
 
     def documents(self, batch: Sequence[Document]) -> None:
         self._writers[DOCUMENTS].write(tables.document_columns(batch))
+        if self._progress is not None:
+            self._progress(len(batch))
 
     def source(self, document_id: str, content: bytes) -> None:
         if not DOCUMENT_ID.match(document_id):
@@ -98,6 +103,8 @@ class StagingSink:
         assert self.collection is not None
         columns = tables.chunk_columns(batch, self.collection.embedding_dim)
         self._writers[CHUNKS].write(columns)
+        if self._progress is not None:
+            self._progress(len(batch))
 
     def chat_sessions(self, batch: Sequence[ChatSession]) -> None:
         self._writers[CHAT_SESSIONS].write(tables.session_columns(batch))

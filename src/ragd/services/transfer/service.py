@@ -78,6 +78,23 @@ class ImportSummary:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+Progress = Callable[[int, int], None]
+
+
+def _rows(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+    """A counter of rows written that reports ``(done, total)`` to ``progress``."""
+    if progress is None:
+        return None
+    done = 0
+
+    def advance(rows: int) -> None:
+        nonlocal done
+        done += rows
+        progress(done, max(total, done))
+
+    return advance
+
+
 def archive_is_encrypted(path: Path) -> bool:
     """Whether the file at ``path`` is an encrypted archive (so a passphrase is needed)."""
     try:
@@ -125,10 +142,13 @@ class TransferService:
         passphrase: str | None = None,
         allowed: Allowed = None,
         actor: str | None = None,
+        progress: Progress | None = None,
     ) -> ExportSummary:
         """Write the collection ``ref`` to ``destination`` (replaced only once the new
-        archive is complete); encrypted when a passphrase is given."""
-        collection = self.collections.get(ref, allowed=allowed, counts=False)
+        archive is complete); encrypted when a passphrase is given. ``progress`` hears
+        ``(rows done, rows in all)`` after every batch of documents or chunks, and may
+        raise to stop the export (a cancelled job): then nothing is left behind."""
+        collection = self.collections.get(ref, allowed=allowed, counts=progress is not None)
         destination = destination.absolute()
         if not destination.parent.is_dir():
             raise InvalidInput(f"{destination.parent} is not a directory")
@@ -139,7 +159,11 @@ class TransferService:
         staging = Path(tempfile.mkdtemp(prefix=".ragd-export-", dir=destination.parent))
         partial = destination.with_name(f".{destination.name}.partial-{secrets.token_hex(4)}")
         try:
-            sink = StagingSink(staging / "members", with_chats=with_chats)
+            sink = StagingSink(
+                staging / "members",
+                with_chats=with_chats,
+                progress=_rows(progress, collection.document_count + collection.chunk_count),
+            )
             self.store.export_collection(
                 collection.id, sink, with_chats=with_chats, batch_size=EXPORT_BATCH
             )
@@ -238,18 +262,36 @@ class TransferService:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="import-", dir=self.work_dir))
         try:
-            with archive.open("rb") as raw:
-                unpacked = self._unpack(
-                    raw,
-                    scratch,
-                    passphrase=passphrase,
-                    trusted=trusted or self._signer(),
-                    allow_unsigned=allow_unsigned,
-                )
-            ArchiveSource(unpacked, with_vectors=False).check_counts()
-            yield unpacked
+            yield self.verify_into(
+                archive,
+                scratch,
+                passphrase=passphrase,
+                trusted=trusted,
+                allow_unsigned=allow_unsigned,
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def verify_into(
+        self,
+        archive: Path,
+        directory: Path,
+        *,
+        passphrase: str | None = None,
+        trusted: Verifier | None = None,
+        allow_unsigned: bool = False,
+    ) -> Unpacked:
+        """:meth:`verified` into ``directory``, which the caller owns (and removes)."""
+        with archive.open("rb") as raw:
+            unpacked = self._unpack(
+                raw,
+                directory,
+                passphrase=passphrase,
+                trusted=trusted or self._signer(),
+                allow_unsigned=allow_unsigned,
+            )
+        ArchiveSource(unpacked, with_vectors=False).check_counts()
+        return unpacked
 
     def _unpack(
         self,
