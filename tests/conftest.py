@@ -9,9 +9,24 @@ from pathlib import Path
 import pytest
 
 from ragd.embedding import LocalEmbedder
+from ragd.embedding.local import resolve_model_path
 from tests.databases import DATABASE_KINDS, PostgresForTests, running_postgres, unavailable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_export() -> None:
+    """The default model's ONNX graph exists before any ``ragd serve`` starts: the first
+    server would otherwise export it while its readiness check waits (once per machine;
+    afterwards this only compares file sizes and times)."""
+    from ragd.config import load_settings
+    from ragd.embedding.onnx_model import ensure_exported
+
+    ensure_exported(
+        Path(resolve_model_path("all-MiniLM-L6-v2")),
+        load_settings().resolved_embedding_onnx_dir,
+    )
 
 
 @pytest.fixture(scope="session")

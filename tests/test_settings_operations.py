@@ -13,6 +13,12 @@ def test_defaults() -> None:
     assert settings.rate_limit_enabled is True
     assert settings.rate_limit == "60/minute;1000/hour"
     assert settings.rate_limit_fail_open is True
+    # Bulk work fits: a 5,000-file folder is 50 batches of 100 (RAGD_MAX_BATCH_DOCUMENTS),
+    # under a minute of the request budget and under three of the documents budget.
+    assert settings.ingest_rate_limit == "60/minute;1000/hour"
+    assert settings.ingest_documents_rate_limit == "2000/minute;20000/hour"
+    assert settings.max_batch_documents == 100 and settings.max_batch_mb == 100
+    assert settings.rate_limit_admin is False
     assert settings.redis_url is None
     assert settings.cors_origins == []
     assert settings.trusted_hosts == ["*"]
@@ -38,6 +44,10 @@ def test_comma_lists_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     [
         ("rate_limit", "lots", "RAGD_RATE_LIMIT"),
         ("ingest_rate_limit", "5 a minute", "RAGD_INGEST_RATE_LIMIT"),
+        ("ingest_documents_rate_limit", "many", "RAGD_INGEST_DOCUMENTS_RATE_LIMIT"),
+        ("max_batch_documents", "0", "RAGD_MAX_BATCH_DOCUMENTS"),
+        ("max_batch_documents", "1001", "RAGD_MAX_BATCH_DOCUMENTS"),
+        ("max_batch_mb", "0", "RAGD_MAX_BATCH_MB"),
         ("redis_url", "http://cache:6379", "RAGD_REDIS_URL"),
         ("metrics_allow", "prometheus.local", "RAGD_METRICS_ALLOW"),
         ("cors_origins", "app.example.com", "RAGD_CORS_ORIGINS"),

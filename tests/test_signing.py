@@ -60,3 +60,12 @@ def test_a_file_that_is_not_a_key_is_a_config_error(tmp_path: Path, content: byt
 def test_missing_key_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_or_create_signer(tmp_path / "absent.pem", tmp_path)
+
+
+def test_a_data_dir_where_no_key_can_be_made_is_a_config_error(tmp_path: Path) -> None:
+    """A read-only container without RAGD_AUDIT_SIGNING_KEY_FILE: the message says what
+    to set, instead of an OSError in the middle of a write."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="RAGD_AUDIT_SIGNING_KEY_FILE"):
+        load_or_create_signer(None, blocker / "data")

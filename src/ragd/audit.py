@@ -44,6 +44,28 @@ ANONYMOUS = "anonymous"
 MAX_DETAIL_BYTES = 4096
 MAX_TARGETS = 16
 
+# Background jobs: every change of a job's state is the event ``f"{kind}.{step}"``
+# (``export.submit``, ``reindex.finish``...), so a kind added later is audited as the
+# others are (docs/audit.md, "Background jobs").
+JOB_STEPS = ("submit", "start", "requeue", "cancel_request", "cancel", "finish", "fail")
+# The prefixes of the store's own actions: a job kind may not be one of them, or its
+# events could be mistaken for theirs (a kind ``ingestion`` would write ``ingestion.fail``).
+RESERVED_ACTION_PREFIXES = frozenset(
+    {
+        "audit",
+        "auth",
+        "chat_session",
+        "collection",
+        "document",
+        "ingestion",
+        "key",
+        "keyword_index",
+        "source",
+    }
+)
+# How many integer counts of a job's result its ``finish`` event carries.
+MAX_RESULT_COUNTS = 16
+
 
 @dataclass(frozen=True)
 class AuditContext:
@@ -136,6 +158,26 @@ class AuditPruned:
     deleted: int
 
 
+def job_action(kind: str, step: str) -> str:
+    """The action of one step of a job of ``kind``: ``f"{kind}.{step}"``."""
+    if step not in JOB_STEPS:
+        raise ValueError(f"unknown job step {step!r}")
+    return f"{kind}.{step}"
+
+
+def result_counts(result: Mapping[str, Any]) -> dict[str, int | bool]:
+    """The integer and boolean values at the top of a job's result: what its ``finish``
+    event records (counts, never text: a result may name files or quote documents)."""
+    counts: dict[str, int | bool] = {}
+    for name in sorted(result):
+        value = result[name]
+        if isinstance(value, int) and len(name) <= 64:
+            counts[name] = value
+            if len(counts) == MAX_RESULT_COUNTS:
+                break
+    return counts
+
+
 def format_at(at: dt.datetime) -> str:
     """The fixed-precision UTC text of a timestamp, as hashed."""
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -215,7 +257,10 @@ __all__ = [
     "ANONYMOUS",
     "AUDIT_CONTEXT",
     "GENESIS_HASH",
+    "JOB_STEPS",
     "LOCAL",
+    "MAX_RESULT_COUNTS",
+    "RESERVED_ACTION_PREFIXES",
     "AuditCheckpoint",
     "AuditContext",
     "AuditEntry",
@@ -230,4 +275,6 @@ __all__ = [
     "event_hash",
     "format_at",
     "hash_of",
+    "job_action",
+    "result_counts",
 ]

@@ -8,6 +8,7 @@ the server each point it where they need; every bad value becomes one readable
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -171,6 +172,20 @@ class Settings(BaseSettings):
     )
     embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = Field(64, ge=1, le=4096)
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "onnx", description="Local model runner: onnx (ONNX Runtime, faster) or torch."
+    )
+    embedding_threads: int = Field(
+        0, ge=0, le=256, description="CPU threads per local model call; 0 = the runtime's default."
+    )
+    embedding_onnx_dir: Path | None = Field(
+        None,
+        description="Where the local model's ONNX export is kept; default ~/.cache/ragd/onnx "
+        "($XDG_CACHE_HOME).",
+    )
+    query_cache_size: int = Field(
+        1024, ge=0, le=1_000_000, description="Query embeddings kept per process; 0 = no cache."
+    )
 
     chunk_max_tokens: int = Field(200, ge=16, le=8192)
     chunk_overlap_tokens: int = Field(32, ge=0, le=1024)
@@ -231,6 +246,24 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Worker threads in `ragd worker` (one shared model)."
     )
 
+    # Synced sources (URL lists, sitemaps, spreadsheets, folders; see the README).
+    sources_folder_roots: CommaList = Field(
+        default_factory=list,
+        description="Folders under which folder sources may live; empty = folder sources off.",
+    )
+    sources_max_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="Items (pages, rows, files) one source may list."
+    )
+    sources_min_interval_s: int = Field(
+        60, ge=1, le=86_400, description="The shortest schedule interval a source may ask for."
+    )
+    sources_poll_s: float = Field(
+        5.0, gt=0, le=3600, description="How often workers look for sources due to sync."
+    )
+    webhook_tolerance_s: int = Field(
+        300, ge=10, le=3600, description="How far a webhook's timestamp may be from now."
+    )
+
     search_top_k: int = Field(10, ge=1, le=100)
     # Field limits (ragd.limits): the ceilings are Limits' defaults; these settings can
     # tighten them, and the OpenAPI document shows the configured values.
@@ -241,8 +274,17 @@ class Settings(BaseSettings):
     max_url_chars: int = Field(CEILINGS.url_chars, ge=16, le=CEILINGS.url_chars)
     max_filter_keys: int = Field(CEILINGS.filter_keys, ge=1, le=CEILINGS.filter_keys)
     max_filter_key_chars: int = Field(CEILINGS.filter_key_chars, ge=1, le=CEILINGS.filter_key_chars)
+    max_batch_documents: int = Field(
+        100,
+        ge=1,
+        le=CEILINGS.batch_documents,
+        description="Documents in one documents:batch request.",
+    )
+    max_batch_mb: float = Field(
+        100.0, gt=0, le=10_240, description="Body of one documents:batch request, in MB."
+    )
     rrf_k: int = Field(60, ge=1, le=10_000)
-    hybrid_fusion: Literal["convex", "rrf"] = "convex"
+    hybrid_fusion: Literal["adaptive", "convex", "rrf"] = "adaptive"
     hybrid_keyword_weight: float = Field(0.3, ge=0, le=1)
     hybrid_final_keyword_weight: float = Field(0.05, ge=0, le=1)
     hybrid_feedback_docs: int = Field(5, ge=0, le=50)
@@ -272,6 +314,11 @@ class Settings(BaseSettings):
         description="Ed25519 PEM key signing audit checkpoints and exports; default: "
         "generated in data_dir.",
     )
+    audit_public_key_files: CommaList = Field(
+        [],
+        description="More public keys (PEM files, comma-separated) whose checkpoints "
+        "verification accepts beside the signing key's own: the keys before a rotation.",
+    )
     audit_checkpoint_every: int = Field(
         1000,
         ge=1,
@@ -292,7 +339,15 @@ class Settings(BaseSettings):
         "60/minute;1000/hour", description="Per key (or client address), ';'-separated."
     )
     ingest_rate_limit: str = Field(
-        "30/minute;1000/hour", description="Document POSTs, a budget of their own."
+        "60/minute;1000/hour",
+        description="Document POSTs (single or batch), a request budget of their own.",
+    )
+    ingest_documents_rate_limit: str = Field(
+        "2000/minute;20000/hour",
+        description="Documents added per key (or address): a batch spends one per item.",
+    )
+    rate_limit_admin: bool = Field(
+        False, description="Also limit admin keys and the keyless loopback mode."
     )
     rate_limit_fail_open: bool = Field(
         True, description="Serve requests unlimited while Redis is down (else 503)."
@@ -385,7 +440,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("rate_limit", "ingest_rate_limit")
+    @field_validator("rate_limit", "ingest_rate_limit", "ingest_documents_rate_limit")
     @classmethod
     def _limits(cls, value: str) -> str:
         try:
@@ -396,7 +451,14 @@ class Settings(BaseSettings):
             raise ValueError("must look like '60/minute;1000/hour'")
         return value
 
-    @field_validator("metrics_allow", "cors_origins", "trusted_hosts", mode="before")
+    @field_validator(
+        "metrics_allow",
+        "cors_origins",
+        "trusted_hosts",
+        "sources_folder_roots",
+        "audit_public_key_files",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -430,6 +492,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not a host name, *.domain or *")
         return value
 
+    @field_validator("sources_folder_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not Path(item).is_absolute():
+                raise ValueError(f"{item!r} is not an absolute path")
+        return value
+
     @field_validator("chunk_overlap_tokens")
     @classmethod
     def _overlap_below_budget(cls, value: int, info: Any) -> int:
@@ -449,6 +519,7 @@ class Settings(BaseSettings):
             url_chars=self.max_url_chars,
             filter_keys=self.max_filter_keys,
             filter_key_chars=self.max_filter_key_chars,
+            batch_documents=self.max_batch_documents,
         )
 
     @field_validator("database_password")
@@ -481,6 +552,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'ragd.db').resolve()}"
 
     @property
+    def resolved_embedding_onnx_dir(self) -> Path:
+        """A cache shared by every data directory of this user: the export depends only
+        on the model's weights (its folder name says which), not on any one database."""
+        if self.embedding_onnx_dir:
+            return self.embedding_onnx_dir
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "ragd" / "onnx"
+
+    @property
     def resolved_keyword_index_dir(self) -> Path:
         return self.keyword_index_dir or self.data_dir / "keyword-index"
 
@@ -495,6 +575,10 @@ class Settings(BaseSettings):
     @property
     def max_import_bytes(self) -> int:
         return int(self.max_import_mb * 1024 * 1024)
+
+    @property
+    def max_batch_bytes(self) -> int:
+        return int(self.max_batch_mb * 1024 * 1024)
 
 
 def load_settings(**overrides: Any) -> Settings:

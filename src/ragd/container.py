@@ -29,6 +29,8 @@ from ragd.services.ingestion import IngestionService
 from ragd.services.jobs import JobService
 from ragd.services.keys import KeyService
 from ragd.services.search import SearchService
+from ragd.services.source_sync import SourceSyncer
+from ragd.services.sources import SourceService
 from ragd.services.transfer import TransferService
 from ragd.services.transfer.jobs import TransferJobs
 from ragd.signing import Signer, load_or_create_signer
@@ -87,6 +89,14 @@ class Container:
             self.store, self.new_worker, settings.worker_poll_interval_s
         )
         self.jobs = JobService(self.store, self.collections, settings, self.limits)
+        self.sources = SourceService(
+            self.store,
+            self.collections,
+            SourceSyncer(self.store, self.embedder, settings),
+            self.jobs,
+            settings,
+            self.limits,
+        )
         self.transfer = TransferService(
             self.store, self.collections, cache(self.signer), settings.data_dir / "tmp"
         )
@@ -98,6 +108,7 @@ class Container:
         self._worker: IngestWorker | None = None
         self._jobs_stop = threading.Event()
         self._jobs_thread: threading.Thread | None = None
+        self._scheduler_thread: threading.Thread | None = None
 
     def signer(self) -> Signer:
         """The deployment's signing key (created in the data directory on first use)."""
@@ -114,6 +125,14 @@ class Container:
             target=self.jobs.run, args=(self._jobs_stop,), name="ragd-jobs", daemon=True
         )
         self._jobs_thread.start()
+        # Synced sources' schedule: queue the due syncs for whichever runner claims them.
+        self._scheduler_thread = threading.Thread(
+            target=self.sources.run_scheduler,
+            args=(self._jobs_stop,),
+            name="ragd-sources",
+            daemon=True,
+        )
+        self._scheduler_thread.start()
 
     def stop_job_runner(self, timeout_s: float | None = None) -> None:
         """Stop the job runner within ``timeout_s`` (``RAGD_SHUTDOWN_GRACE_S`` by
@@ -122,6 +141,9 @@ class Container:
         if self._jobs_thread is None:
             return
         self._jobs_stop.set()
+        if self._scheduler_thread is not None:
+            self._scheduler_thread.join(5.0)
+            self._scheduler_thread = None
         grace = self.settings.shutdown_grace_s if timeout_s is None else timeout_s
         self._jobs_thread.join(max(grace, 1.0))
         if self._jobs_thread.is_alive():

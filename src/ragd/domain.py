@@ -30,6 +30,11 @@ class FusionWeights:
     final_keyword_weight: float
     feedback_docs: int
     feedback_weight: float
+    # Adaptive fusion: both keyword weights are scaled by min(1, agreement / this), the
+    # agreement being the share of the two legs' top ``agreement_depth`` chunks they
+    # have in common; 0 keeps the weights fixed (plain convex fusion).
+    agreement_full: float = 0.0
+    agreement_depth: int = 10
 
 
 @dataclass(frozen=True)
@@ -268,6 +273,105 @@ class ChatMessage:
     content: str
     citations: list[dict[str, Any]]
     created_at: dt.datetime
+
+
+# -- synced sources: collections that ragd keeps in step with a URL list, sitemap,
+# published spreadsheet or server folder ---------------------------------------------
+
+SourceType = Literal["urls", "sitemap", "spreadsheet", "folder"]
+SOURCE_TYPES: tuple[SourceType, ...] = ("urls", "sitemap", "spreadsheet", "folder")
+# never: not synced yet; running: a sync holds the source; ok: every item synced;
+# partial: some items failed (the rest synced); failed: the listing itself failed.
+SyncStatus = Literal["never", "running", "ok", "partial", "failed"]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What one sync did to the items of its source."""
+
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    failed: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class NewSource:
+    """A source to store; ``secret`` is the webhook key, shown to its creator once."""
+
+    collection_id: str
+    type: SourceType
+    location: str | list[str]
+    mapping: dict[str, Any]
+    schedule: dict[str, Any] | None
+    secret: str = field(repr=False)
+    next_sync_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    collection_id: str
+    type: SourceType
+    location: str | list[str]
+    mapping: dict[str, Any]
+    schedule: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_sync_at: dt.datetime | None
+    last_status: SyncStatus
+    last_counts: SyncCounts
+    last_error: str | None
+    next_sync_at: dt.datetime | None
+    # Validators of the listing itself (a spreadsheet's ETag), for a conditional fetch.
+    fetch_state: dict[str, Any]
+    secret: str = field(repr=False)
+
+    @property
+    def interval_s(self) -> int | None:
+        found = (self.schedule or {}).get("interval_s")
+        return int(found) if found is not None else None
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One synced item: which document holds it and how to tell if it changed."""
+
+    key: str
+    document_id: str
+    item_hash: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class SourceItemWrite:
+    """A new or changed item, parsed, chunked and embedded, ready to swap in."""
+
+    key: str
+    title: str | None
+    source_type: str
+    mime_type: str
+    metadata: dict[str, Any]
+    content: bytes
+    content_hash: str
+    item_hash: str
+    etag: str | None
+    last_modified: str | None
+    chunks: list[NewChunk]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """How a sync ended, recorded on its source."""
+
+    status: SyncStatus
+    counts: SyncCounts
+    error: str | None
+    finished_at: dt.datetime
+    next_sync_at: dt.datetime | None
+    fetch_state: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ class Limits:
     """Keys of one metadata filter: each becomes an SQL condition."""
     filter_key_chars: int = 128
     """Length of one filter key."""
+    batch_documents: int = 1000
+    """Documents in one batch upload (``documents:batch``): all are answered in one
+    response and written by one request, so the ceiling keeps both bounded."""
 
     # Fixed: part of the contract, not of the deployment.
     default_page_size: int = 50
@@ -50,6 +53,10 @@ class Limits:
     golden_grade: int = 1000
     json_depth: int = 32
     """Nesting of a JSON request body; no ragd body needs more than a handful."""
+    source_urls: int = 1000
+    """URLs in the location of one ``urls`` source (a sitemap scales further)."""
+    webhook_body_bytes: int = 1024 * 1024
+    """A source webhook's body: only signed, never parsed."""
 
     def value(self, name: str) -> int:
         """The bound called ``name`` (a field name), for schemas that refer to it."""

@@ -87,7 +87,6 @@ def load_or_create_signer(key_file: Path | None, data_dir: Path) -> Signer:
     path = data_dir / DEFAULT_KEY_FILENAME
     if path.exists():
         return load_signer(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -95,9 +94,15 @@ def load_or_create_signer(key_file: Path | None, data_dir: Path) -> Signer:
         serialization.NoEncryption(),
     )
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return load_signer(path)
+    except OSError as exc:  # a read-only container: say what to configure instead
+        raise ConfigError(
+            f"cannot create the audit signing key {path} ({exc.strerror}): set "
+            "RAGD_AUDIT_SIGNING_KEY_FILE to the deployment's key"
+        ) from exc
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
     return signer_from_private_key(key)

@@ -119,6 +119,7 @@ def test_verify_reports_the_first_bad_seq(client: TestClient, container: Contain
         client.post("/v1/collections", json={"name": f"c{n}"})
     verdict = client.get("/v1/audit/verify").json()
     assert verdict["ok"] and verdict["checked"] == 3 and verdict["first_bad_seq"] is None
+    assert verdict["key_ids"] == [verdict["key_id"]] and verdict["signed_by"] == {}
     with container.store.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text('UPDATE audit_events SET detail = \'{"name":"c9"}\' WHERE seq = 2'))
     verdict = client.get("/v1/audit/verify").json()

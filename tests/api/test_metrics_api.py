@@ -119,7 +119,9 @@ def test_metrics_allow_list_is_configurable(tmp_path: Path, embedder: LocalEmbed
 
 
 def test_rate_limit_rejections_are_counted(tmp_path: Path, embedder: LocalEmbedder) -> None:
-    settings = load_settings(data_dir=tmp_path, inprocess_worker=False, rate_limit="1/hour")
+    settings = load_settings(
+        data_dir=tmp_path, inprocess_worker=False, rate_limit="1/hour", rate_limit_admin=True
+    )
     container = Container(settings, embedder=embedder)
     with TestClient(create_app(settings, container=container), client=LOOPBACK_CLIENT) as c:
         before = value(scrape(c), "ragd_rate_limit_rejections_total", budget="default")

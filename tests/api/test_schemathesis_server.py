@@ -8,6 +8,9 @@ failure fails the test. Half of the requests to a path with an id use the id of 
 collection, document or chat session, so the routes behind a real id are exercised too
 (deletes excepted, which would take the seeded data away from the others).
 
+The batch route's NDJSON body has no serializer in schemathesis: one is registered here,
+sending the generated document as one line (the schema describes a line).
+
 Not checked here, and why: ``/mcp`` and the web page are not in the OpenAPI document
 (``include_in_schema=False``: JSON-RPC and HTML, tested in tests/mcp and tests/web). The
 streamed variants (``stream: true`` on /v1/ask, chat messages and chat completions) are
@@ -37,6 +40,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport import SerializationContext
+from schemathesis.transport.serialization import serialize_binary
 
 from ragd.auth import generate_key
 from tests.helpers import LiveServer, start_server, stop_server, wait_for_status
@@ -55,6 +60,13 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 TEXT = "# Seeded\n\nThe seeded document says that lighthouses guide ships at night."
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson_line(_ctx: SerializationContext, value: Any) -> bytes:
+    """The batch route's NDJSON body: the generated document (the schema is one line)
+    as one line. Values that are not JSON go as their bytes, as other bodies do."""
+    return serialize_binary(value) + b"\n"
 
 
 @dataclass

@@ -211,7 +211,9 @@ def test_verify_with_a_public_key_file(chain: Chain, tmp_path: Path) -> None:
 
     other = tmp_path / "other.pub"
     other.write_text(load_or_create_signer(None, tmp_path / "elsewhere").pem())
-    assert "names key" in assert_broken(chain, 4, "bad signature", "--public-key", str(other))
+    stranger = load_or_create_signer(None, tmp_path / "elsewhere").key_id
+    output = assert_broken(chain, 4, "unknown key", "--public-key", str(other))
+    assert f"signed by key '{own_key_id(chain)}'" in output and stranger in output
 
     junk = tmp_path / "junk.pub"
     junk.write_text("not a key")
@@ -240,3 +242,102 @@ def test_list_prints_the_newest_events(chain: Chain) -> None:
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [line["seq"] for line in lines] == [10, 9]
     assert lines[0]["action"] == "collection.create" and lines[0]["actor"] == "local"
+
+
+def own_key_id(chain: Chain) -> str:
+    return load_or_create_signer(None, chain.data_dir).key_id
+
+
+def public_key_file(path: Path, private: Path) -> Path:
+    """``private``'s public half as a PEM file at ``path``, as an auditor keeps it."""
+    path.write_text(load_or_create_signer(private, path.parent).pem())
+    return path
+
+
+def rotate(chain: Chain, new_key: Path, events: int) -> None:
+    """What a rotation does: the deployment restarts with another key and goes on."""
+    settings = load_settings(
+        database_url=chain.env["RAGD_DATABASE_URL"],
+        data_dir=chain.data_dir,
+        audit_signing_key_file=new_key,
+        audit_checkpoint_every=4,
+    )
+    store = open_store(settings)
+    try:
+        for n in range(events):
+            store.create_collection(
+                name=f"after{n}", description="", embedding_model="m", embedding_dim=8
+            )
+    finally:
+        store.close()
+
+
+def test_a_rotated_key_verifies_with_both_public_keys(chain: Chain, tmp_path: Path) -> None:
+    old = public_key_file(tmp_path / "old.pub", chain.data_dir / "audit-signing-key.pem")
+    new_private = tmp_path / "keys" / "new.pem"
+    new_private.parent.mkdir()
+    new_id = load_or_create_signer(None, new_private.parent).key_id
+    (new_private.parent / "audit-signing-key.pem").rename(new_private)
+    new = public_key_file(tmp_path / "new.pub", new_private)
+    rotate(chain, new_private, 6)  # seq 11-16: checkpoints at 12 and 16 by the new key
+    old_id = own_key_id(chain)
+
+    code, output = verify(chain, "--public-key", str(old), "--public-key", str(new))
+    assert code == 0, output
+    assert f"4 checkpoint signatures (keys {old_id} (2), {new_id} (2))" in output
+    verdict = json.loads(
+        verify(chain, "--json", "--public-key", str(old), "--public-key", str(new))[1]
+    )
+    assert verdict["key_ids"] == [old_id, new_id]
+    assert verdict["signed_by"] == {old_id: 2, new_id: 2}
+
+    # The new key alone: the old checkpoints are named as signed by a key not given.
+    output = assert_broken(chain, 4, "unknown key", "--public-key", str(new))
+    assert f"signed by key '{old_id}'" in output and "rotation" in output
+    # The old key alone: the first checkpoint of the new key is the problem.
+    assert f"'{new_id}'" in assert_broken(chain, 12, "unknown key", "--public-key", str(old))
+
+    # The deployment's own view: its new signing key, and the old one as a retired key.
+    env = {
+        **chain.env,
+        "RAGD_AUDIT_SIGNING_KEY_FILE": str(new_private),
+        "RAGD_AUDIT_PUBLIC_KEY_FILES": f"{old}",
+    }
+    result = runner.invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 0, result.output
+    without = runner.invoke(
+        app, ["audit", "verify"], env={**env, "RAGD_AUDIT_PUBLIC_KEY_FILES": ""}
+    )
+    assert without.exit_code == 1 and "unknown key" in without.output
+
+    # A checkpoint relabelled with the other key's id does not verify under that key.
+    chain.sql("UPDATE audit_checkpoints SET key_id = :new WHERE seq = 8", new=new_id)
+    output = assert_broken(
+        chain, 8, "bad signature", "--public-key", str(old), "--public-key", str(new)
+    )
+    assert f"under key {new_id}" in output
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that exists but was never migrated."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'never.db'}"
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.new_database(migrated=False)
+    yield url
+    server.drop_database(url)
+
+
+def test_a_database_never_migrated_is_named_as_such(bare_url: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"RAGD_DATABASE_URL": bare_url, "RAGD_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    for command, code in ((["audit", "verify"], 2), (["audit", "verify", "--json"], 2)):
+        result = runner.invoke(app, command, env=env)
+        assert result.exit_code == code, result.output
+        assert "no audit log: it was never migrated" in result.output
+        assert "Traceback" not in result.output
+    listed = runner.invoke(app, ["audit", "list"], env=env)
+    assert listed.exit_code == 1 and "never migrated" in listed.output
+    assert not (data_dir / "audit-signing-key.pem").exists()  # no key made for nothing

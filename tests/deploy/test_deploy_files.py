@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import typer.main
 import yaml  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from ragd.api.app import create_app
 from ragd.cli.app import app as cli_app
@@ -62,7 +64,15 @@ SECRET_SAMPLES = {
     "RAGD_DATABASE_URL": "postgresql+psycopg://ragd:pw@postgres.example:5432/ragd",
     "RAGD_DATABASE_PASSWORD": "any: @/#? characters",
     "RAGD_ADMIN_KEY": "rgd_admin001_" + "x" * 43,
+    # RAGD_AUDIT_SIGNING_KEY_FILE is a setting of its own (a key file), not a _FILE variant.
+    "RAGD_AUDIT_SIGNING_KEY": Ed25519PrivateKey.generate()
+    .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    .decode()
+    .strip(),
 }
+# The audit signing key: its own Secret, mounted in every ragd pod.
+AUDIT_KEY_SECRET = "ragd-audit-key"
+AUDIT_KEY_FILE = "audit-signing-key.pem"
 
 
 def with_secret_files(values: dict[str, str], directory: Path) -> dict[str, str]:
@@ -369,7 +379,10 @@ def test_compose_secrets_are_mounted_files_kept_out_of_git_and_the_image() -> No
             assert not env.get(variable.removesuffix("_FILE")), f"{name}: both ways set"
         assert not any("PASSWORD" in k and not k.endswith("_FILE") for k in env), name
     for name in RAGD_SERVICES:
-        assert data["services"][name]["environment"]["RAGD_ADMIN_KEY_FILE"]
+        env = data["services"][name]["environment"]
+        assert env["RAGD_ADMIN_KEY_FILE"]
+        # One audit signing key for every replica, worker and CLI run.
+        assert env["RAGD_AUDIT_SIGNING_KEY_FILE"] == "/run/secrets/ragd_audit_signing_key"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert "secrets" in ignored
     assert "secrets/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
@@ -474,15 +487,23 @@ def test_pods_are_non_root_and_read_only(kind: str, name: str) -> None:
     assert refs == {"ragd-config"}, "secrets arrive as files, not environment variables"
     k8s_resource("ConfigMap", "ragd-config")
     secret = k8s_resource("Secret", "ragd-secrets")
-    (volume,) = [v for v in pod["volumes"] if "secret" in v]
-    assert volume["secret"]["secretName"] == "ragd-secrets"
-    assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by other users"
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
-    assert mount["readOnly"] is True
+    audit_key = k8s_resource("Secret", AUDIT_KEY_SECRET)
+    assert set(audit_key["stringData"]) == {AUDIT_KEY_FILE}
+    volumes = {v["secret"]["secretName"]: v for v in pod["volumes"] if "secret" in v}
+    assert set(volumes) == {"ragd-secrets", AUDIT_KEY_SECRET}
+    mounts_of: dict[str, str] = {}
+    for secret_name, volume in volumes.items():
+        assert volume["secret"]["defaultMode"] & 0o007 == 0, "not readable by other users"
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True
+        mounts_of[secret_name] = mount["mountPath"]
     files = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_FILE")}
+    # Every pod signs with the one shared key.
+    audit_path = files.pop("RAGD_AUDIT_SIGNING_KEY_FILE")
+    assert audit_path == f"{mounts_of[AUDIT_KEY_SECRET]}/{AUDIT_KEY_FILE}"
     assert set(files) == {f"{key}_FILE" for key in secret["stringData"]}
     for variable, path in files.items():
-        assert path == f"{mount['mountPath']}/{variable.removesuffix('_FILE')}", variable
+        assert path == f"{mounts_of['ragd-secrets']}/{variable.removesuffix('_FILE')}", variable
 
 
 def test_worker_and_migration_run_real_commands() -> None:

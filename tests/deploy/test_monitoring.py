@@ -181,6 +181,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             RAGD_RATE_LIMIT_ENABLED="true",
             RAGD_RATE_LIMIT="100000/minute",
             RAGD_INGEST_RATE_LIMIT="2/hour",
+            RAGD_RATE_LIMIT_ADMIN="true",
         )
         try:
             traffic(server, admin_key, llm)

@@ -19,6 +19,7 @@ from ragd.errors import FetchError, InvalidInput, PayloadTooLarge, TransientErro
 from ragd.ingest.fetch import (
     DEFAULT_USER_AGENT,
     FetchedResource,
+    Validators,
     check_url,
     fetch_url,
     resolve_public_addresses,
@@ -99,6 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._redirect("http://user:secret@example.com/")
         elif path == "/no-location":
             self._send(302)
+        elif path == "/validated":
+            validators = {"ETag": '"v1"', "Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT"}
+            if self.headers.get("If-None-Match") == '"v1"':
+                self._send(304, headers={"ETag": '"v1"'})
+            else:
+                seen = self.headers.get("If-Modified-Since") or "-"
+                self._send(200, f"fresh {seen}".encode(), validators)
         elif path == "/slow":
             time.sleep(SLOW_SECONDS)
             self._send(200, b"late")
@@ -333,6 +341,31 @@ def test_fetch_success_with_content_type_and_filename(base_url: str) -> None:
         content_type="text/plain",
         filename="report v2.txt",
     )
+
+
+def test_fetch_returns_validators_and_honours_a_conditional_request(base_url: str) -> None:
+    first = _fetch(f"{base_url}/validated")
+    assert (first.etag, first.last_modified) == ('"v1"', "Wed, 01 Jan 2025 00:00:00 GMT")
+    assert first.content == b"fresh -" and not first.not_modified
+
+    again = fetch_url(
+        f"{base_url}/validated",
+        allow_private=True,
+        max_bytes=1000,
+        validators=Validators(etag=first.etag, last_modified=first.last_modified),
+    )
+    assert again.not_modified and again.content == b"" and again.etag == '"v1"'
+
+
+def test_fetch_sends_if_modified_since_and_drops_unsafe_validators(base_url: str) -> None:
+    dated = fetch_url(
+        f"{base_url}/validated",
+        allow_private=True,
+        max_bytes=1000,
+        validators=Validators(etag='"old"\r\nX-Evil: 1', last_modified="Tue, 02 Jan 2024"),
+    )
+    # The ETag with a line break is never sent; the date is, and the server saw it.
+    assert dated.content == b"fresh Tue, 02 Jan 2024" and not dated.not_modified
 
 
 def test_fetch_directory_has_no_filename(base_url: str) -> None:

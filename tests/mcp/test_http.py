@@ -264,3 +264,40 @@ def test_requests_outside_the_protocol_are_api_problems(open_server: Seeded) -> 
         assert other.status_code == 405
         assert other.headers["content-type"] == "application/problem+json"
         assert other.headers["allow"] == "POST"
+
+
+def _listed_resources(client: Client) -> Any:
+    """Every page of resources/list, following next_cursor."""
+
+    async def run() -> list[Any]:
+        found: list[Any] = []
+        cursor: str | None = None
+        while True:
+            page = await client.list_resources(cursor=cursor, cache_mode="bypass")
+            found.extend(page.resources)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
+
+    return run()
+
+
+def test_resources_list_names_what_the_caller_may_read(keyed_server: Seeded) -> None:
+    wonders = keyed_server.collections["wonders"]
+    limited = _create_key(keyed_server, scope="read", collections=[wonders])
+
+    async def scenario(client: Client) -> list[str]:
+        resources = await _listed_resources(client)
+        assert all(str(r.uri).startswith("ragd://documents/") for r in resources)
+        assert all(r.mime_type == "text/markdown" and r.name for r in resources)
+        first = await client.read_resource(str(resources[0].uri))
+        assert first.contents[0].text  # type: ignore[union-attr]
+        with pytest.raises(MCPError, match="cursor"):
+            await client.list_resources(cursor="bm90IGEgY3Vyc29y", cache_mode="bypass")
+        return sorted(str(r.uri).removeprefix("ragd://documents/") for r in resources)
+
+    everything = sorted(d for ids in keyed_server.documents.values() for d in ids)
+    admin = over_http(keyed_server.mcp_url, scenario, key=keyed_server.admin_key)
+    assert admin == everything
+    only_wonders = over_http(keyed_server.mcp_url, scenario, key=str(limited["key"]))
+    assert only_wonders == sorted(keyed_server.documents["wonders"])

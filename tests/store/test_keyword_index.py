@@ -9,6 +9,7 @@ every answer of the first is compared with the second's."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -329,6 +330,11 @@ def test_reindex_command_rebuilds_the_index(pair: Pair, tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "keyword index rebuilt: 24 chunks" in run.stdout
+    recorded = pair.exact.read_audit(lambda reader: list(reader.events()))
+    start, finish = recorded[-2:]
+    assert (start.action, finish.action) == ("keyword_index.start", "keyword_index.finish")
+    assert start.detail == {"host": socket.gethostname()} and start.actor == "local"
+    assert finish.detail == {"host": socket.gethostname(), "chunks": 24}
     assert _uses_index(pair, [col.id])
     _same_everywhere(pair, [col.id])
     # Without the index configured, or on SQLite, there is nothing to rebuild.
@@ -345,3 +351,5 @@ def test_reindex_command_rebuilds_the_index(pair: Pair, tmp_path: Path) -> None:
         )
         assert failed.returncode == 1
         assert "keyword index" in failed.stderr
+    # A refused rebuild changed nothing, so it recorded nothing.
+    assert pair.exact.read_audit(lambda reader: reader.head())[0] == recorded[-1].seq

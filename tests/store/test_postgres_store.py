@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from ragd.config import load_settings
 from ragd.domain import Filters, Vector
 from ragd.errors import Unavailable
-from ragd.retrieval.hybrid import HybridParams, HybridRanker, HybridStore
+from ragd.retrieval.hybrid import Fusion, HybridParams, HybridRanker, HybridStore
 from ragd.store.postgres.dialect import postgres_engine_url
 from ragd.store.postgres.store import PostgresStore
 from ragd.store.retry import RetryPolicy, is_transient
@@ -182,9 +182,10 @@ class _SeededEmbedder:
         return seeded_vector(text)
 
 
+@pytest.mark.parametrize("fusion", ["adaptive", "convex"])
 @pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact", "hnsw"])
 def test_one_statement_hybrid_ranks_as_the_python_fusion(
-    postgres: PostgresForTests, exact_below: int
+    postgres: PostgresForTests, exact_below: int, fusion: Fusion
 ) -> None:
     url = postgres.new_database()
     store = PostgresStore(url, load_settings(database_url=url, vector_exact_below=exact_below))
@@ -211,8 +212,9 @@ def test_one_statement_hybrid_ranks_as_the_python_fusion(
             factory.ready_doc(col.id, texts, metadata={"k": i % 3})
         assert isinstance(store, HybridStore)
         embedder: Any = _SeededEmbedder()
-        in_sql = HybridRanker(store, embedder, HybridParams())
-        in_python = HybridRanker(cast(Any, _LegsOnly(store)), embedder, HybridParams())
+        params = HybridParams(fusion=fusion)
+        in_sql = HybridRanker(store, embedder, params)
+        in_python = HybridRanker(cast(Any, _LegsOnly(store)), embedder, params)
         for query in ["alpha beta", "kappa", "zzz unknown", "mu theta iota"]:
             cases: list[Filters] = [{}, {"k": 1}]
             for filters in cases:

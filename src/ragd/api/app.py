@@ -30,6 +30,7 @@ from ragd.api.routes import (
     metrics,
     openai_compat,
     search,
+    sources,
     transfer,
     ui,
 )
@@ -56,6 +57,7 @@ _ROUTERS = tuple(
         metrics,
         collections,
         documents,
+        sources,
         search,
         chat,
         openai_compat,
@@ -124,6 +126,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_upload_bytes + _BODY_OVERHEAD_BYTES,
+        max_batch_bytes=settings.max_batch_bytes + _BODY_OVERHEAD_BYTES,
         max_concurrent_requests=settings.max_concurrent_requests,
         queue_timeout_s=settings.queue_timeout_ms / 1000,
         body_caps={IMPORTS_PATH: settings.max_import_bytes + _BODY_OVERHEAD_BYTES},

@@ -178,8 +178,13 @@ def _json_document(raw: bytes) -> TextDocumentCreate | UrlDocumentCreate:
         payload = parse_json(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidInput("request body is not valid JSON") from None
+    return json_document(payload)
+
+
+def json_document(payload: Any, what: str = "JSON body") -> TextDocumentCreate | UrlDocumentCreate:
+    """A parsed JSON document (``what``: a body, a line) as a text or a URL document."""
     if _variant(payload) is None:
-        raise InvalidInput("JSON body needs exactly one of 'text' or 'url'")
+        raise InvalidInput(f"{what} needs exactly one of 'text' or 'url'")
     try:
         return _JSON_DOCUMENT.validate_python(payload)
     except ValidationError as exc:

@@ -76,7 +76,7 @@ async def get_principal(
         request.state.key_prefix = principal.prefix
         structlog.contextvars.bind_contextvars(key_prefix=principal.prefix)
     # The budget is the key's (or the address's), so it is spent once the caller is known.
-    await enforce_rate_limit(request)
+    await enforce_rate_limit(request, principal)
     return principal
 
 
@@ -86,10 +86,12 @@ async def _note_failure(
     """An ``auth.failed`` audit event (aggregated per source; the prefix of a well-formed
     key, never the secret). Failing to write it must not turn the 401 into a 500."""
     prefix = key_prefix(presented) if presented else None
+    failures = container.audit.failed_auths
     try:
-        await run_in_threadpool(
-            container.audit.failed_auths.note, key_prefix=prefix, client=client, reason=reason
-        )
+        # Counting is in memory; only a due event (one a minute per source) is a write.
+        entry = failures.count(key_prefix=prefix, client=client, reason=reason)
+        if entry is not None:
+            await run_in_threadpool(failures.write, entry, client=client)
     except Exception as exc:  # the refusal stands whatever the audit log did
         log.warning("could not record a failed authentication", error=str(exc))
 

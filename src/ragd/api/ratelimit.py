@@ -1,9 +1,16 @@
 """Rate limits per API key (or client address), counted in memory or in Redis.
 
-Two budgets, each a list of fixed windows from the ``limits`` library: ``default`` for
-every request to the API and ``ingest`` for document POSTs, which cost far more and so
-do not eat into the budget of searches. Counters live in process memory unless
-``RAGD_REDIS_URL`` is set; then every process and replica shares one budget per caller.
+Three budgets, each a list of fixed windows from the ``limits`` library: ``default`` for
+every request to the API, ``ingest`` for document POSTs (single or batch), which cost far
+more and so do not eat into the budget of searches, and ``documents``, spent by each
+document a POST adds: a batch of 100 is one ``ingest`` request and 100 ``documents``.
+Counters live in process memory unless ``RAGD_REDIS_URL`` is set; then every process and
+replica shares one budget per caller.
+
+Admin keys and the keyless loopback mode (the owner of the machine, before any key
+exists) are not limited unless ``RAGD_RATE_LIMIT_ADMIN=true``: a budget there stops
+the operator's own bulk work and protects nothing from anyone else. With
+``RAGD_AUTH_DISABLED`` every caller is anonymous, so callers stay limited by address.
 
 The check runs as part of resolving the caller (see ``ragd.api.deps.get_principal``)
 because the budget belongs to the key, and the key is known only then. Routes that
@@ -22,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import structlog
@@ -34,16 +41,22 @@ from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragd.api.problems import problem
+from ragd.auth import Principal
 from ragd.config import Settings
-from ragd.errors import Unavailable
+from ragd.errors import PayloadTooLarge, Unavailable
 from ragd.telemetry.metrics import RATE_LIMIT_REJECTIONS, RATE_LIMIT_STORAGE_ERRORS
 
 log = structlog.get_logger(__name__)
 
-Budget = Literal["default", "ingest"]
+Budget = Literal["default", "ingest", "documents"]
 
 EXEMPT_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/docs", "/openapi.json"})
-INGEST_ROUTES = frozenset({("POST", "/v1/collections/{collection_id}/documents")})
+INGEST_ROUTES = frozenset(
+    {
+        ("POST", "/v1/collections/{collection_id}/documents"),
+        ("POST", "/v1/collections/{collection_id}/documents:batch"),
+    }
+)
 _REDIS_TIMEOUT_S = 1.0
 _STORAGE_RETRY_S = 5.0
 _STATE_KEY = "rate_limit_headers"
@@ -79,9 +92,12 @@ class Verdict:
 class RateLimited(Exception):
     """A request over its budget; answered 429 with ``Retry-After``."""
 
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Verdict, detail: str | None = None) -> None:
         super().__init__(verdict.window)
         self.verdict = verdict
+        self.detail = (
+            detail or f"rate limit of {verdict.window} exceeded; retry in {verdict.reset_s} s"
+        )
 
 
 class RateLimiter:
@@ -95,19 +111,34 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.fail_open = settings.rate_limit_fail_open
         self.shared = settings.redis_url is not None
+        self.limit_admin = settings.rate_limit_admin
+        self.auth_disabled = settings.auth_disabled
         self.budgets: dict[Budget, list[RateLimitItem]] = {
             "default": parse_many(settings.rate_limit),
             "ingest": parse_many(settings.ingest_rate_limit),
+            "documents": parse_many(settings.ingest_documents_rate_limit),
         }
         self.storage = _open_storage(settings)
         self._down_until = 0.0
 
-    async def hit(self, budget: Budget, who: str) -> Verdict | None:
-        """Count one request; None when the storage is down and the limiter fails open.
-        Raises :class:`~ragd.errors.Unavailable` when it is down and fails closed."""
+    def exempts(self, principal: Principal) -> bool:
+        """Whether ``principal`` is served unlimited: an admin key, or the keyless
+        loopback mode (anonymous while auth is on), unless RAGD_RATE_LIMIT_ADMIN."""
+        if self.limit_admin or principal.scope != "admin":
+            return False
+        return principal.key_id is not None or not self.auth_disabled
+
+    def smallest(self, budget: Budget) -> RateLimitItem:
+        """The window of ``budget`` that allows the fewest hits."""
+        return min(self.budgets[budget], key=lambda item: item.amount)
+
+    async def hit(self, budget: Budget, who: str, cost: int = 1) -> Verdict | None:
+        """Count ``cost`` hits (one request, or the documents it adds); None when the
+        storage is down and the limiter fails open. Raises
+        :class:`~ragd.errors.Unavailable` when it is down and fails closed."""
         if time.monotonic() >= self._down_until:
             try:
-                return await self._count(budget, who)
+                return await self._count(budget, who, cost)
             except Exception as exc:  # logged once per retry period, not per request
                 log.warning(
                     "rate-limit storage unreachable",
@@ -120,11 +151,13 @@ class RateLimiter:
             return None
         raise Unavailable("rate limiting is unavailable (its storage cannot be reached)")
 
-    async def _count(self, budget: Budget, who: str) -> Verdict:
+    async def _count(self, budget: Budget, who: str, cost: int) -> Verdict:
         tightest: Verdict | None = None
+        spent: list[tuple[str, RateLimitItem]] = []
         for item in self.budgets[budget]:
             key = item.key_for(budget, who)
-            count = await self.storage.incr(key, item.get_expiry())
+            count = await self.storage.incr(key, item.get_expiry(), amount=cost)
+            spent.append((key, item))
             reset_at = await self.storage.get_expiry(key)
             verdict = Verdict(
                 allowed=count <= item.amount,
@@ -135,6 +168,13 @@ class RateLimiter:
             )
             if not verdict.allowed:
                 self._down_until = 0.0
+                if budget == "documents":
+                    # Nothing of a refused batch is written, so none of it is spent: a
+                    # smaller batch that still fits must not be refused for it.
+                    for spent_key, spent_item in spent:
+                        await self.storage.incr(spent_key, spent_item.get_expiry(), -cost)
+                    remaining = max(item.amount - count + cost, 0)
+                    return replace(verdict, remaining=remaining)
                 return verdict
             if tightest is None or verdict.remaining < tightest.remaining:
                 tightest = verdict
@@ -179,12 +219,23 @@ def _open_storage(settings: Settings) -> Storage:
     return storage
 
 
-async def enforce_rate_limit(request: Request) -> None:
+def _limiter(request: Request, principal: Principal | None) -> RateLimiter | None:
+    """The limiter that applies to this caller, or None when nothing limits it."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or not limiter.enabled:
+        return None
+    if principal is not None and limiter.exempts(principal):
+        return None
+    return limiter
+
+
+async def enforce_rate_limit(request: Request, principal: Principal | None = None) -> None:
     """Spend one request of the caller's budget, or raise :class:`RateLimited`.
 
-    Call it once the caller is known (``request.state.key_prefix`` set for a key)."""
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None or not limiter.enabled or request.url.path in EXEMPT_PATHS:
+    Call it once the caller is known (``request.state.key_prefix`` set for a key), with
+    ``principal`` None for a caller that failed to authenticate."""
+    limiter = _limiter(request, principal)
+    if limiter is None or request.url.path in EXEMPT_PATHS:
         return
     if getattr(request.state, _STATE_KEY, None) is not None:
         return  # already counted for this request
@@ -199,15 +250,51 @@ async def enforce_rate_limit(request: Request) -> None:
         raise RateLimited(verdict)
 
 
+async def spend_documents(request: Request, principal: Principal, count: int) -> None:
+    """Spend ``count`` documents of the caller's documents budget before any is written.
+
+    Raises :class:`RateLimited` (429, ``Retry-After``) when they do not fit what is left
+    of a window, and :class:`~ragd.errors.PayloadTooLarge` when they could never fit
+    (more than a whole window allows: waiting would not help, a smaller batch would)."""
+    limiter = _limiter(request, principal)
+    if limiter is None or count < 1:
+        return
+    smallest = limiter.smallest("documents")
+    if count > smallest.amount:
+        raise PayloadTooLarge(
+            f"{count} documents are more than the documents budget of {smallest} allows "
+            "at once; send smaller batches"
+        )
+    verdict = await limiter.hit("documents", identity(request), count)
+    if verdict is None:
+        return
+    headers = getattr(request.state, _STATE_KEY, None) or []
+    setattr(request.state, _STATE_KEY, [*headers, *_documents_headers(verdict)])
+    if not verdict.allowed:
+        RATE_LIMIT_REJECTIONS.labels(budget="documents").inc()
+        raise RateLimited(
+            verdict,
+            f"documents budget of {verdict.window} exceeded: this request adds {count}, "
+            f"{verdict.remaining} remain; retry in {verdict.reset_s} s",
+        )
+
+
+def _documents_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ratelimit-documents-limit", str(verdict.limit).encode()),
+        (b"x-ratelimit-documents-remaining", str(verdict.remaining).encode()),
+        (b"x-ratelimit-documents-reset", str(verdict.reset_s).encode()),
+    ]
+
+
 def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimited)
-    verdict = exc.verdict
     return problem(
         request,
         429,
         "Too Many Requests",
-        f"rate limit of {verdict.window} exceeded; retry in {verdict.reset_s} s",
-        headers={"Retry-After": str(verdict.reset_s)},
+        exc.detail,
+        headers={"Retry-After": str(exc.verdict.reset_s)},
     )
 
 
@@ -249,5 +336,7 @@ def open_rate_limiter(app: FastAPI, settings: Settings) -> RateLimiter:
         storage="redis" if limiter.shared else "memory",
         default=settings.rate_limit,
         ingest=settings.ingest_rate_limit,
+        documents=settings.ingest_documents_rate_limit,
+        limit_admin=settings.rate_limit_admin,
     )
     return limiter

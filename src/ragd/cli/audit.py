@@ -19,6 +19,7 @@ from rich.markup import escape
 from ragd.audit import AuditFilters, format_at
 from ragd.cli.common import _container, console, fail
 from ragd.errors import ConfigError
+from ragd.services.audit_verify import AuditVerdict
 
 audit_app = typer.Typer(
     help="The audit log: verify its chain and signatures, print the public key, prune.",
@@ -37,10 +38,12 @@ def audit_pubkey() -> None:
 @audit_app.command("verify")
 def audit_verify(
     public_key: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--public-key",
-            help="Check signatures against this PEM public key instead of the deployment's.",
+            help="Check signatures against this PEM public key instead of the deployment's; "
+            "give it once per key (the keys before and after a rotation): each checkpoint "
+            "is checked against the key its key_id names.",
             dir_okay=False,
         ),
     ] = None,
@@ -49,7 +52,7 @@ def audit_verify(
     """Check every event's hash and link and every checkpoint's signature."""
     with _container(migrate=False) as container:
         try:
-            verdict = container.audit.verify(public_key)
+            verdict = container.audit.verify(public_key or ())
         except ConfigError as exc:
             raise fail(escape(exc.detail)) from None
     if as_json:
@@ -57,7 +60,8 @@ def audit_verify(
     elif verdict.ok:
         console.print(
             f"audit log verified: {verdict.checked} events up to seq {verdict.last_seq}, "
-            f"{verdict.checkpoints} checkpoint signatures (key {verdict.key_id})"
+            f"{verdict.checkpoints} checkpoint signatures ({_signers(verdict)})",
+            soft_wrap=True,  # one line, for a cron job's log
         )
     else:
         print(
@@ -101,6 +105,15 @@ def audit_list(
     for event in page.items:
         record = {**asdict(event), "at": format_at(event.at), "target": list(event.target)}
         print(json.dumps(record, sort_keys=True))
+
+
+def _signers(verdict: AuditVerdict) -> str:
+    """Which keys signed the checkpoints checked, or the key checked against."""
+    if not verdict.signed_by:
+        return f"key {verdict.key_id}"
+    if len(verdict.signed_by) == 1:
+        return f"key {next(iter(verdict.signed_by))}"
+    return "keys " + ", ".join(f"{key} ({n})" for key, n in verdict.signed_by.items())
 
 
 def _parse_date(text: str) -> dt.datetime:

@@ -140,6 +140,9 @@ def _eval_dataset(
         typer.echo(json.dumps(report.as_dict(), indent=2))
         return
     console.print(_dataset_table(report))
+    note = _hybrid_note(report)
+    if note:
+        console.print(f"[yellow]{note}[/yellow]")
     if report.ingest.failed:
         console.print(f"[yellow]{len(report.ingest.failed)} documents failed to ingest[/yellow]")
     if report.kept:
@@ -167,12 +170,42 @@ def _progress_bar() -> Iterator[ProgressFn]:
         yield update
 
 
+# Differences this small are one query moving one passage by a rank: not worth a note.
+HYBRID_TOLERANCE = 0.002
+
+
+def _best_leg(report: EvalReport) -> tuple[str, float] | None:
+    """The better of the keyword and vector legs by nDCG, when both were run."""
+    legs = {m.mode: m.metrics.ndcg for m in report.modes if m.mode != "hybrid"}
+    if len(legs) < 2:
+        return None
+    mode = max(legs, key=lambda name: legs[name])
+    return mode, legs[mode]
+
+
+def _hybrid_note(report: EvalReport) -> str | None:
+    """Says so when the hybrid ranked below its better leg on this data: the user can
+    then choose that leg (``mode``) or another fusion for their collection."""
+    best = _best_leg(report)
+    hybrid = next((m.metrics.ndcg for m in report.modes if m.mode == "hybrid"), None)
+    if best is None or hybrid is None or hybrid >= best[1] - HYBRID_TOLERANCE:
+        return None
+    mode, ndcg = best
+    return (
+        f"hybrid nDCG@{report.top_k} {hybrid:.4f} is below the {mode} leg alone ({ndcg:.4f}) "
+        f"on this data: search with mode={mode}, or try another RAGD_HYBRID_FUSION"
+    )
+
+
 def _dataset_table(report: EvalReport) -> Table:
-    """One row a mode; ingestion is the same for every mode, so it is the caption."""
+    """One row a mode, the legs and the hybrid side by side, with each mode's nDCG
+    against the better leg; ingestion is the same for every mode, so it is the caption."""
     k, ingest = report.top_k, report.ingest
+    best = _best_leg(report)
     table = Table(
         "mode",
         f"nDCG@{k}",
+        "vs best leg",
         f"recall@{k}",
         f"MRR@{k}",
         "queries",
@@ -186,6 +219,7 @@ def _dataset_table(report: EvalReport) -> Table:
         table.add_row(
             m.mode,
             f"{m.metrics.ndcg:.4f}",
+            f"{m.metrics.ndcg - best[1]:+.4f}" if best else "",
             f"{m.metrics.recall:.4f}",
             f"{m.metrics.mrr:.4f}",
             str(m.metrics.queries),

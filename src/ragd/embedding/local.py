@@ -1,11 +1,20 @@
-"""A local sentence-transformers model, loaded once per process in the background."""
+"""A local sentence-transformers model, loaded once per process in the background.
+
+Two backends run it: ``torch`` (sentence-transformers itself) and ``onnx`` (ONNX Runtime
+on a graph exported once from the same weights, :mod:`ragd.embedding.onnx_model`), which
+embeds a query in about half the time on CPU. Their vectors agree to float32 rounding, so
+the backend is a speed setting, not a different model: collections embedded by one are
+searched by the other. A model the ONNX runner cannot reproduce falls back to torch.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -39,14 +48,64 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-class LocalEmbedder:
-    """sentence-transformers on this machine's CPU (or a configured device)."""
+Backend = Literal["torch", "onnx"]
 
-    def __init__(self, model_name: str, *, device: str = "cpu", batch_size: int = 64) -> None:
+
+class _Encoder(Protocol):
+    dimension: int
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> Matrix: ...
+
+
+class _TorchEncoder:
+    """sentence-transformers' own ``encode``."""
+
+    def __init__(self, path: str, device: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path, device=device)
+        getter = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        if not isinstance(dim, int):
+            raise EmbeddingError("embedding model does not report a dimension")
+        self.dimension = dim
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> Matrix:
+        return normalize_rows(
+            self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        )
+
+
+class LocalEmbedder:
+    """A sentence-transformers model on this machine's CPU (or a configured device)."""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        backend: Backend = "torch",
+        threads: int = 0,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
-        self._model: Any = None
+        # What was asked for; ``backend`` becomes what runs once the model is loaded.
+        self.requested_backend: Backend = backend
+        self.backend: Backend = backend
+        self.threads = threads
+        self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / "ragd-models"
+        self._model: _Encoder | None = None
         self._error: str | None = None
         self._loaded = threading.Event()
         self._load_lock = threading.Lock()
@@ -56,14 +115,7 @@ class LocalEmbedder:
 
     @property
     def dimension(self) -> int:
-        model = self._require_model()
-        getter = getattr(model, "get_embedding_dimension", None) or (
-            model.get_sentence_embedding_dimension
-        )
-        dim = getter()
-        if not isinstance(dim, int):
-            raise EmbeddingError("embedding model does not report a dimension")
-        return dim
+        return self._require_model().dimension
 
     def start_loading(self) -> None:
         threading.Thread(target=self._load, name="ragd-embedder-load", daemon=True).start()
@@ -102,22 +154,15 @@ class LocalEmbedder:
         """Queries are being served: the worker gathers smaller batches meanwhile."""
         return self._gate.foreground_active()
 
-    def _encode(self, model: Any, texts: list[str]) -> Matrix:
+    def _encode(self, model: _Encoder, texts: list[str]) -> Matrix:
         try:
             with EMBEDDING_DURATION.time():  # model time, not time waiting for the gate
-                vectors = model.encode(
-                    texts,
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
+                return model.encode(texts, self.batch_size)
         except Exception as exc:
             log.error("embedding failed", error_type=type(exc).__name__)
             raise EmbeddingError("embedding model failed to embed the text") from exc
-        return normalize_rows(vectors)
 
-    def _require_model(self) -> Any:
+    def _require_model(self) -> _Encoder:
         if not self._loaded.is_set():
             self._load()
         if self._model is None:
@@ -137,12 +182,33 @@ class LocalEmbedder:
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(path, device=self.device)
-                log.info("embedding model loaded", model=self.model_name, device=self.device)
+                self._model = self._open(path)
+                log.info(
+                    "embedding model loaded",
+                    model=self.model_name,
+                    device=self.device,
+                    backend=self.backend,
+                )
             except Exception as exc:
                 self._error = f"embedding model {self.model_name!r} could not be loaded"
                 log.error(self._error, error_type=type(exc).__name__)
             finally:
                 self._loaded.set()
+
+    def _open(self, path: str) -> _Encoder:
+        """The requested backend; ONNX only on CPU and for models it reproduces."""
+        if self.requested_backend == "onnx" and self.device == "cpu":
+            from ragd.embedding.onnx_model import OnnxSentenceModel, UnsupportedModel
+
+            try:
+                return OnnxSentenceModel(Path(path), self.cache_dir, threads=self.threads)
+            except UnsupportedModel as exc:
+                log.warning("ONNX backend unavailable, using torch", reason=str(exc))
+            except Exception as exc:  # an export or runtime failure: torch still works
+                log.error("ONNX backend failed, using torch", error_type=type(exc).__name__)
+        self.backend = "torch"
+        if self.threads > 0:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        return _TorchEncoder(path, self.device)

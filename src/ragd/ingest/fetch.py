@@ -46,6 +46,7 @@ from ragd.errors import FetchError, PayloadTooLarge, TransientError, UnsafeURL
 __all__ = [
     "DEFAULT_USER_AGENT",
     "FetchedResource",
+    "Validators",
     "check_url",
     "fetch_url",
     "resolve_public_addresses",
@@ -74,13 +75,40 @@ class FetchedResource:
     ``url`` is the final URL after redirects; ``content_type`` the media type of
     the ``Content-Type`` header, lowercased and without parameters (``text/html``),
     or None when absent; ``filename`` the percent-decoded last path segment of
-    ``url``, or None when the path ends in ``/``.
+    ``url``, or None when the path ends in ``/``. ``etag`` and ``last_modified`` are
+    the response's validators, for a later conditional request; ``not_modified`` is true
+    when the server answered 304 to one (the body is then empty).
     """
 
     url: str
     content: bytes
     content_type: str | None
     filename: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a conditional GET sends: the ``ETag`` and ``Last-Modified`` of the copy we
+    hold. Values that could smuggle a header (control characters, over 500 characters)
+    are not sent."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        found = {}
+        if _header_safe(self.etag):
+            found["If-None-Match"] = str(self.etag)
+        if _header_safe(self.last_modified):
+            found["If-Modified-Since"] = str(self.last_modified)
+        return found
+
+
+def _header_safe(value: str | None) -> bool:
+    return value is not None and 0 < len(value) <= 500 and value.isprintable()
 
 
 # --------------------------------------------------------------------------- checks
@@ -250,6 +278,7 @@ def fetch_url(
     max_redirects: int = 5,
     user_agent: str = DEFAULT_USER_AGENT,
     allow_networks: Iterable[str] = (),
+    validators: Validators | None = None,
 ) -> FetchedResource:
     """GET ``url`` and return its body, refusing anything an SSRF guard should.
 
@@ -258,7 +287,9 @@ def fetch_url(
     :func:`resolve_public_addresses` again; the connection goes to the very
     address that was checked (see the module docstring). ``timeout_s`` is one
     deadline for the whole fetch, redirects and body included.
-    ``allow_networks`` exempts CIDR ranges from the address check.
+    ``allow_networks`` exempts CIDR ranges from the address check. With
+    ``validators`` the request is conditional, and a 304 comes back as a resource with
+    ``not_modified`` set and no body.
 
     Raises:
         UnsafeURL: a URL or a redirect target is refused.
@@ -291,6 +322,7 @@ def fetch_url(
             deadline=deadline,
             max_bytes=max_bytes,
             user_agent=user_agent,
+            conditional=validators.headers() if validators else {},
         )
         if isinstance(outcome, FetchedResource):
             return outcome
@@ -313,6 +345,7 @@ def _fetch_hop(
     deadline: float,
     max_bytes: int,
     user_agent: str,
+    conditional: dict[str, str],
 ) -> FetchedResource | str:
     """One request, pinned to the first checked address that accepts a connection.
 
@@ -324,6 +357,7 @@ def _fetch_hop(
         "Accept": "*/*",
         # Uncompressed: Content-Length then bounds what we hold, and no gzip bomb.
         "Accept-Encoding": "identity",
+        **conditional,
     }
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     for index, address in enumerate(addresses):
@@ -391,6 +425,8 @@ def _request(
                     return str(logical.join(location))
                 except (httpx.InvalidURL, ValueError, UnicodeError):
                     raise UnsafeURL("URL redirected to a malformed URL") from None
+            if status == 304:
+                return _not_modified(logical, response.headers)
             if status == 429 or status >= 500:
                 raise TransientError(f"URL returned HTTP {status}")
             if not 200 <= status < 300:
@@ -406,6 +442,7 @@ def _request(
                     raise PayloadTooLarge(f"URL content is larger than {max_bytes} bytes")
                 _remaining(deadline)
             content_type = response.headers.get("Content-Type")
+            validators = _validators(response.headers)
     except httpx.ConnectError:
         raise
     except httpx.TimeoutException:
@@ -423,6 +460,31 @@ def _request(
         content=bytes(body),
         content_type=_media_type(content_type),
         filename=_filename(final_url),
+        etag=validators.etag,
+        last_modified=validators.last_modified,
+    )
+
+
+def _validators(headers: httpx.Headers) -> Validators:
+    etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+    return Validators(
+        etag=etag if _header_safe(etag) else None,
+        last_modified=modified if _header_safe(modified) else None,
+    )
+
+
+def _not_modified(logical: httpx.URL, headers: httpx.Headers) -> FetchedResource:
+    """A 304: nothing changed since the validators we sent (a 304 may repeat them)."""
+    found = _validators(headers)
+    final_url = str(logical)
+    return FetchedResource(
+        url=final_url,
+        content=b"",
+        content_type=None,
+        filename=_filename(final_url),
+        etag=found.etag,
+        last_modified=found.last_modified,
+        not_modified=True,
     )
 
 

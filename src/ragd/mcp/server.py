@@ -39,6 +39,7 @@ from .models import (
     search_output,
     search_text,
 )
+from .resources import serve_resource_list
 from .text import document_text, excerpt
 
 INSTRUCTIONS = (
@@ -167,6 +168,7 @@ def build_server(resolve: CallerResolver) -> MCPServer:
             raise ResourceError(exc.detail) from None
         return excerpt(document_text(chunks), RESOURCE_MAX_CHARS).text
 
+    serve_resource_list(server, resolve)
     return server
 
 

@@ -10,6 +10,13 @@ because it gives the weaker keyword leg an equal vote by rank. Two changes earn 
   of the first pass's best chunks (Rocchio) and the vector leg is searched again. The
   first pass is already hybrid, so keyword evidence steers the second vector search.
 
+* Adaptive weights (the default fusion, ``adaptive``): both keyword weights are scaled
+  by ``min(1, agreement / 0.4)``, the agreement being the share of the legs' top 10
+  chunks they have in common. Where the legs agree the fusion is the convex one above;
+  where a leg is noise for a query (a paraphrase BM25 cannot match) they share little,
+  and the vector leg is barely moved. Measured on msmarco and on variants built from
+  it and from business-reports (benchmarks/fusion_conditions.py, docs/performance.md).
+
 Filters apply inside every leg, including the feedback search.
 """
 
@@ -27,7 +34,11 @@ from ragd.retrieval.fusion import reciprocal_rank_fusion
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.base import Store
 
-Fusion = Literal["convex", "rrf"]
+Fusion = Literal["adaptive", "convex", "rrf"]
+
+
+AGREEMENT_FULL = 0.4
+AGREEMENT_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -39,9 +50,13 @@ class HybridParams:
     final_keyword_weight: float = 0.05
     feedback_docs: int = 5
     feedback_weight: float = 1.0
-    fusion: Fusion = "convex"
+    fusion: Fusion = "adaptive"
     rrf_k: int = 60
     min_depth: int = 100
+    # Adaptive fusion: the keyword weights at full strength once this share of the two
+    # legs' top ``agreement_depth`` chunks is common to both; less agreement, less weight.
+    agreement_full: float = AGREEMENT_FULL
+    agreement_depth: int = AGREEMENT_DEPTH
 
     @property
     def weights(self) -> FusionWeights:
@@ -50,7 +65,30 @@ class HybridParams:
             self.final_keyword_weight,
             self.feedback_docs,
             self.feedback_weight,
+            agreement_full=self.agreement_full if self.fusion == "adaptive" else 0.0,
+            agreement_depth=self.agreement_depth,
         )
+
+
+def agreement(keyword: Sequence[ScoredId], vector: Sequence[ScoredId], depth: int) -> float:
+    """The share of the legs' top ``depth`` chunks that both found, in [0, 1]. Low when
+    one leg is noise for this query (a paraphrase the keywords miss, a term the
+    embedder does not know), so that leg should not move the other much."""
+    if depth <= 0:
+        return 0.0
+    top_keyword = {hit.chunk_id for hit in keyword[:depth]}
+    common = sum(1 for hit in vector[:depth] if hit.chunk_id in top_keyword)
+    return common / depth
+
+
+def agreement_scale(
+    weights: FusionWeights, keyword: Sequence[ScoredId], vector: Sequence[ScoredId]
+) -> float:
+    """What the keyword weights are multiplied by: 1 for fixed weights, else
+    ``min(1, agreement / agreement_full)``."""
+    if weights.agreement_full <= 0:
+        return 1.0
+    return min(1.0, agreement(keyword, vector, weights.agreement_depth) / weights.agreement_full)
 
 
 def min_max(hits: Sequence[ScoredId]) -> dict[str, float]:
@@ -107,7 +145,7 @@ class HybridRanker:
         self, query: str, *, collection_ids: list[str], filters: Filters, top_k: int
     ) -> list[ScoredId]:
         depth = max(top_k * 5, self.params.min_depth)
-        if isinstance(self.store, HybridStore) and self.params.fusion == "convex":
+        if isinstance(self.store, HybridStore) and self.params.fusion != "rrf":
             return self.store.hybrid_search(
                 keyword_terms(query),
                 self.embedder.embed_query(query),
@@ -124,14 +162,16 @@ class HybridRanker:
         vector = self.store.vector_search(
             query_vector, collection_ids=collection_ids, filters=filters, limit=depth
         )
-        fused = self._fuse(keyword, vector, self.params.keyword_weight)
+        # The agreement is measured once, on the first-pass legs, as the SQL does.
+        scale = agreement_scale(self.params.weights, keyword, vector)
+        fused = self._fuse(keyword, vector, self.params.keyword_weight * scale)
         feedback = self._feedback_vector(query_vector, fused)
         if feedback is None:
             return fused
         vector = self.store.vector_search(
             feedback, collection_ids=collection_ids, filters=filters, limit=depth
         )
-        return self._fuse(keyword, vector, self.params.final_keyword_weight)
+        return self._fuse(keyword, vector, self.params.final_keyword_weight * scale)
 
     def _fuse(
         self, keyword: list[ScoredId], vector: list[ScoredId], keyword_weight: float

@@ -38,7 +38,7 @@ from ragd.errors import InvalidInput
 from ragd.limits import Limits
 from ragd.services.audit_verify import AuditVerdict, verify_chain
 from ragd.signing import Signer, Verifier, load_or_create_signer, load_verifier
-from ragd.store.base import Store
+from ragd.store.base import AuditReader, Store
 
 # Filters name an action, an actor or an id: none of them is longer than this.
 MAX_FILTER_CHARS = 128
@@ -86,11 +86,24 @@ class AuditService:
         )
         return self.store.list_audit_events(filters, limit=size, cursor=cursor)
 
-    def verify(self, public_key: Path | None = None) -> AuditVerdict:
-        """Check every hash, link and checkpoint signature, against ``public_key`` (a
-        PEM file) or the deployment's own key."""
-        verifier: Verifier = load_verifier(public_key) if public_key else self.signer()
-        return self.store.read_audit(lambda reader: verify_chain(reader, verifier))
+    def verify(self, public_keys: Sequence[Path] = ()) -> AuditVerdict:
+        """Check every hash, link and checkpoint signature, each checkpoint against the
+        key its ``key_id`` names among ``public_keys`` (PEM files: an auditor's own
+        copies), or else among the deployment's signing key and
+        ``RAGD_AUDIT_PUBLIC_KEY_FILES`` (its keys before a rotation)."""
+
+        def check(reader: AuditReader) -> AuditVerdict:
+            # A database that was never migrated fails here, before a key is made for it.
+            reader.head()
+            return verify_chain(reader, self._verifiers(public_keys))
+
+        return self.store.read_audit(check)
+
+    def _verifiers(self, public_keys: Sequence[Path]) -> list[Verifier]:
+        if public_keys:
+            return [load_verifier(path) for path in public_keys]
+        retired = self.settings.audit_public_key_files
+        return [self.signer(), *(load_verifier(Path(path)) for path in retired)]
 
     def checkpoint(self) -> AuditCheckpoint | None:
         """Sign the chain head unless it is signed already (on shutdown)."""
@@ -138,7 +151,8 @@ class FailedAuthLog:
     ones within :attr:`WINDOW_S` are counted, and the next event of that source says how
     many (``detail.count``: failures since its previous event). At most
     :attr:`MAX_EVENTS_PER_WINDOW` events are written per window by one process; failures
-    beyond are counted under the source ``*``. Pending counts are written on shutdown.
+    beyond are counted under the source ``*``. Pending counts are written on shutdown
+    (a process killed with SIGKILL loses them: at most a window's counts per source).
     The secret of a presented key never reaches this class.
     """
 
@@ -155,13 +169,25 @@ class FailedAuthLog:
 
     def note(self, *, key_prefix: str | None, client: str | None, reason: str) -> bool:
         """Count one failure; write its event now when due. Whether one was written."""
-        source = f"key:{key_prefix}" if key_prefix else f"address:{client or 'unknown'}"
-        entry = self._due(source, client, reason)
+        entry = self.count(key_prefix=key_prefix, client=client, reason=reason)
         if entry is None:
             return False
+        self.write(entry, client=client)
+        return True
+
+    def count(
+        self, *, key_prefix: str | None, client: str | None, reason: str
+    ) -> AuditEntry | None:
+        """Count one failure without touching the database; the event to write now, if
+        one is due. For an event loop: only a due event needs a thread (:meth:`write`),
+        so a flood of bad keys costs a lock and a counter each, not a thread hop."""
+        source = f"key:{key_prefix}" if key_prefix else f"address:{client or 'unknown'}"
+        return self._due(source, client, reason)
+
+    def write(self, entry: AuditEntry, *, client: str | None) -> None:
+        """Append an event :meth:`count` said is due (blocking: a database write)."""
         with acting_as(AuditContext(actor=ANONYMOUS, client=client)):
             self.store.record_audit([entry])
-        return True
 
     def flush(self) -> None:
         """Write every pending count (shutdown)."""

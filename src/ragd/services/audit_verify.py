@@ -15,7 +15,12 @@ the first problem, named by the first bad seq and its kind:
 - ``reordered``: an event sits at the seq of another that follows it;
 - ``truncated``: the chain ends before the recorded head or before a signed checkpoint;
 - ``bad signature``: a checkpoint whose Ed25519 signature does not verify under the key
-  checked against, or that another key signed.
+  its ``key_id`` names;
+- ``unknown key``: a checkpoint whose ``key_id`` is none of the keys checked against
+  (after a key rotation: give the old public key too).
+
+Several keys may be checked against at once (the keys before and after a rotation):
+each checkpoint is checked against the one its ``key_id`` names.
 
 A chain whose first events were pruned starts after an anchor: the checkpoint just before
 its first event, whose hash the first event links to, and which the chain's latest
@@ -28,8 +33,8 @@ import base64
 import binascii
 import itertools
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from ragd.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, checkpoint_message, hash_of
 from ragd.signing import Verifier
@@ -51,6 +56,10 @@ class AuditVerdict:
     first_bad_seq: int | None = None
     kind: str | None = None
     problem: str | None = None
+    # Every key checked against (``key_id`` is the first), and how many of the checked
+    # checkpoints each key signed.
+    key_ids: list[str] = field(default_factory=list)
+    signed_by: dict[str, int] = field(default_factory=dict)
 
 
 class _Broken(Exception):
@@ -92,9 +101,13 @@ def claimed_seq(event: AuditEvent) -> int | None:
     return None
 
 
-def verify_chain(reader: AuditReader, verifier: Verifier) -> AuditVerdict:
-    """The verdict on the chain ``reader`` sees, checkpoints checked against ``verifier``."""
-    walk = _Walk(reader, verifier)
+def verify_chain(reader: AuditReader, verifiers: Verifier | Sequence[Verifier]) -> AuditVerdict:
+    """The verdict on the chain ``reader`` sees, each checkpoint checked against the one
+    of ``verifiers`` its ``key_id`` names."""
+    keys = [verifiers] if isinstance(verifiers, Verifier) else list(verifiers)
+    if not keys:
+        raise ValueError("verify_chain needs at least one public key")
+    walk = _Walk(reader, keys)
     try:
         walk.run()
     except _Broken as broken:
@@ -105,11 +118,13 @@ def verify_chain(reader: AuditReader, verifier: Verifier) -> AuditVerdict:
 class _Walk:
     """One pass over the chain; raises :class:`_Broken` at the first problem."""
 
-    def __init__(self, reader: AuditReader, verifier: Verifier) -> None:
+    def __init__(self, reader: AuditReader, verifiers: list[Verifier]) -> None:
         self.reader = reader
-        self.verifier = verifier
+        self.key_ids = list(dict.fromkeys(v.key_id for v in verifiers))
+        self.verifiers = {v.key_id: v for v in verifiers}
         self.checked = 0
         self.signed = 0
+        self.signed_by: dict[str, int] = {}
         self.last_seq = 0
 
     def verdict(self, broken: _Broken | None) -> AuditVerdict:
@@ -118,10 +133,12 @@ class _Walk:
             checked=self.checked,
             checkpoints=self.signed,
             last_seq=self.last_seq,
-            key_id=self.verifier.key_id,
+            key_id=self.key_ids[0],
             first_bad_seq=None if broken is None else broken.seq,
             kind=None if broken is None else broken.kind,
             problem=None if broken is None else broken.problem,
+            key_ids=self.key_ids,
+            signed_by=dict(self.signed_by),
         )
 
     def run(self) -> None:
@@ -174,12 +191,15 @@ class _Walk:
 
     def _check_signature(self, checkpoint: AuditCheckpoint) -> None:
         self.signed += 1
-        if checkpoint.key_id != self.verifier.key_id:
+        verifier = self.verifiers.get(checkpoint.key_id)
+        if verifier is None:
             raise _Broken(
                 checkpoint.seq,
-                "bad signature",
-                f"the checkpoint at seq {checkpoint.seq} names key {checkpoint.key_id}, "
-                f"not the key checked against ({self.verifier.key_id})",
+                "unknown key",
+                f"the checkpoint at seq {checkpoint.seq} is signed by key "
+                f"{checkpoint.key_id[:64]!r}, which is not among the keys checked against "
+                f"({', '.join(self.key_ids)}); if it is the key of before a rotation, "
+                "give its public key too",
             )
         message = checkpoint_message(
             seq=checkpoint.seq, hash=checkpoint.hash, key_id=checkpoint.key_id, at=checkpoint.at
@@ -188,12 +208,14 @@ class _Walk:
             signature = base64.b64decode(checkpoint.signature, validate=True)
         except (binascii.Error, ValueError):
             signature = b""
-        if not self.verifier.verify(signature, message):
+        if not verifier.verify(signature, message):
             raise _Broken(
                 checkpoint.seq,
                 "bad signature",
-                f"the signature of the checkpoint at seq {checkpoint.seq} does not verify",
+                f"the signature of the checkpoint at seq {checkpoint.seq} does not verify "
+                f"under key {checkpoint.key_id}",
             )
+        self.signed_by[checkpoint.key_id] = self.signed_by.get(checkpoint.key_id, 0) + 1
 
     def _check_event(
         self,

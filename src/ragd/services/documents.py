@@ -8,10 +8,13 @@ one small file can stand for minutes of parser work.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +26,14 @@ from ragd.ingest.fetch import check_url, resolve_public_addresses
 from ragd.ingest.parsers import detect_mime_type, parse_limits, precheck
 from ragd.ingest.parsers.base import MARKDOWN
 from ragd.limits import CEILINGS, Limits
+from ragd.services.batch import (
+    ITEM_ERRORS,
+    BatchEntry,
+    BatchOutcome,
+    FileEntry,
+    RejectedEntry,
+    TextEntry,
+)
 from ragd.services.collections import CollectionService
 from ragd.services.values import check_scalar, utf8
 from ragd.store.base import Store
@@ -205,6 +216,54 @@ class DocumentService:
             )
         )
 
+    def check_batch_size(self, count: int) -> None:
+        """Refuse a batch of ``count`` items before any is read: empty, or more than
+        ``RAGD_MAX_BATCH_DOCUMENTS``."""
+        if count < 1:
+            raise InvalidInput("the batch has no documents")
+        if count > self.limits.batch_documents:
+            raise PayloadTooLarge(
+                f"the batch has {count} documents; at most {self.limits.batch_documents} "
+                "are accepted in one request"
+            )
+
+    def add_batch(
+        self, collection_ref: str, entries: Iterable[BatchEntry], *, allowed: Allowed = None
+    ) -> list[BatchOutcome]:
+        """Add each entry as its single upload would be added (same checks, dedup and
+        queueing), one transaction per document, answering an outcome per entry in
+        order. An item's own problem rejects that item alone; the collection is
+        checked once, first, so a batch for a missing collection writes nothing."""
+        collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
+        outcomes: list[BatchOutcome] = []
+        for entry in entries:
+            try:
+                document, created = self._add_entry(collection.id, entry)
+            except ITEM_ERRORS as exc:
+                outcomes.append(BatchOutcome(None, False, exc))
+            else:
+                outcomes.append(BatchOutcome(document, created))
+        return outcomes
+
+    def _add_entry(self, collection_id: str, entry: BatchEntry) -> tuple[Document, bool]:
+        if isinstance(entry, RejectedEntry):
+            raise entry.error
+        if isinstance(entry, FileEntry):
+            if entry.size > self.settings.max_upload_bytes:  # refused before it is read
+                raise PayloadTooLarge(f"file is larger than {self.settings.max_upload_mb:g} MB")
+            return self.add_file(
+                collection_id,
+                entry.read(),
+                filename=entry.filename,
+                declared_type=entry.content_type,
+                metadata=entry.metadata,
+            )
+        if isinstance(entry, TextEntry):
+            return self.add_text(
+                collection_id, entry.text, title=entry.title, metadata=entry.metadata
+            )
+        return self.add_url(collection_id, entry.url, title=entry.title, metadata=entry.metadata)
+
     def get(self, document_id: str, *, allowed: Allowed = None) -> Document:
         document = self.store.get_document(document_id)
         if allowed is not None and document.collection_id not in allowed:
@@ -227,6 +286,38 @@ class DocumentService:
         collection = self.collections.get(collection_ref, allowed=allowed, counts=False)
         return self.store.list_documents(collection.id, status=status, limit=limit, cursor=cursor)
 
+    def list_visible(
+        self,
+        *,
+        status: DocumentStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        allowed: Allowed = None,
+    ) -> Page[Document]:
+        """One page of the documents in every collection the caller may see: collection
+        by collection in their listing order, newest first within each. The cursor names
+        a collection and the store's cursor inside it, so a page costs one query per
+        collection it reaches, however many there are before it."""
+        if limit is None:
+            limit = min(self.limits.default_page_size, self.limits.page_size)
+        if not 1 <= limit <= self.limits.page_size:
+            raise InvalidInput(f"limit must be between 1 and {self.limits.page_size}")
+        order = [c.id for c in self.collections.list_all(allowed=allowed, counts=False)]
+        start, inner = _read_cursor(cursor, order)
+        items: list[Document] = []
+        for index in range(start, len(order)):
+            page = self.store.list_documents(
+                order[index], status=status, limit=limit - len(items), cursor=inner
+            )
+            inner = None
+            items.extend(page.items)
+            if page.next_cursor is not None:
+                return Page(items, _write_cursor(order[index], page.next_cursor))
+            if len(items) >= limit:
+                following = order[index + 1] if index + 1 < len(order) else None
+                return Page(items, _write_cursor(following, None) if following else None)
+        return Page(items, None)
+
     def delete(self, document_id: str, *, allowed: Allowed = None) -> None:
         if allowed is not None:
             self.get(document_id, allowed=allowed)  # a document never changes collection
@@ -246,3 +337,23 @@ class DocumentService:
             c.id: {status: found.get(c.id, {}).get(status, 0) for status in DOCUMENT_STATUSES}
             for c in visible
         }
+
+
+def _write_cursor(collection_id: str, inner: str | None) -> str:
+    raw = json.dumps([collection_id, inner]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None, order: list[str]) -> tuple[int, str | None]:
+    """Where a page of :meth:`DocumentService.list_visible` starts: the index of its
+    collection in ``order`` and the store's cursor there."""
+    if cursor is None:
+        return 0, None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        collection_id, inner = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidInput("cursor is not one this listing handed out") from None
+    if collection_id not in order or not isinstance(inner, str | None):
+        raise InvalidInput("cursor is not one this listing handed out (or its collection is gone)")
+    return order.index(collection_id), inner

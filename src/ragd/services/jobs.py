@@ -14,6 +14,11 @@ What it raises decides the outcome: ``TransientError`` or ``Unavailable`` are re
 with backoff until the job's attempts are spent, any other error fails the job with a
 readable message (never a traceback), and a worker that dies mid-job leaves a lease
 that expires, so another worker resumes the job.
+
+Every change of a job's state is an audit event, ``f"{kind}.{step}"`` (``submit``,
+``start``, ``requeue``, ``cancel_request``, ``cancel``, ``finish``, ``fail``), written by
+the store in the transaction of the change: a kind added later is audited without a
+line of its own. So a kind may not start with one of ragd's own action prefixes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from ragd.audit import RESERVED_ACTION_PREFIXES
 from ragd.auth import ANONYMOUS, Principal
 from ragd.config import Settings
 from ragd.domain import JobInfo, JobStatus, NewJob, Page
@@ -158,6 +164,8 @@ class JobService:
         container registers the same kinds, so any worker can run any job."""
         if not _KIND.match(kind):
             raise ValueError(f"job kind {kind!r} must match {KIND_PATTERN}")
+        if kind.split(".", 1)[0] in RESERVED_ACTION_PREFIXES:
+            raise ValueError(f"job kind {kind!r} would name its audit events like ragd's own")
         if kind in self._handlers:
             raise ValueError(f"job kind {kind!r} is registered already")
         self._handlers[kind] = handler
@@ -324,13 +332,13 @@ class JobService:
             log.warning("job lease lost; its result is discarded", job_id=job.id)
             return "lost"
         except (TransientError, Unavailable) as exc:
-            return self._fail(job, ctx.owner, exc.detail, retry=True)
+            return self._fail(job, ctx.owner, exc, exc.detail, retry=True)
         except RagdError as exc:
-            return self._fail(job, ctx.owner, exc.detail, retry=False)
+            return self._fail(job, ctx.owner, exc, exc.detail, retry=False)
         except Exception as exc:
             log.exception("unexpected job error", job_id=job.id, kind=job.kind)
             error = f"internal error while running the job ({type(exc).__name__})"
-            return self._fail(job, ctx.owner, error, retry=False)
+            return self._fail(job, ctx.owner, exc, error, retry=False)
         return self._ended(
             job, lambda: self.store.finish_job(job.id, owner=ctx.owner, result=result), "succeeded"
         )
@@ -344,11 +352,13 @@ class JobService:
         log.info(f"job {outcome}", job_id=job.id, kind=job.kind)
         return outcome
 
-    def _fail(self, job: JobInfo, owner: str, error: str, *, retry: bool) -> str:
+    def _fail(self, job: JobInfo, owner: str, exc: Exception, error: str, *, retry: bool) -> str:
         retry_at = None
         if retry and job.attempts < job.max_attempts:
             retry_at = utcnow() + dt.timedelta(seconds=self._backoff(job.attempts))
-        self.store.fail_background_job(job.id, owner=owner, error=error, retry_at=retry_at)
+        self.store.fail_background_job(
+            job.id, owner=owner, error=error, retry_at=retry_at, error_type=type(exc).__name__
+        )
         log.warning(
             "job failed" if retry_at is None else "job will be retried",
             job_id=job.id,

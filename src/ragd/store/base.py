@@ -51,9 +51,14 @@ from ragd.domain import (
     NewChatMessage,
     NewDocument,
     NewJob,
+    NewSource,
     Page,
     ScoredId,
+    Source,
+    SourceItem,
+    SourceItemWrite,
     StoredChunk,
+    SyncOutcome,
     Vector,
 )
 from ragd.errors import RagdError
@@ -259,7 +264,8 @@ class JobStore(Protocol):
 
     A claim charges an attempt; progress extends the lease; every call that ends a job
     checks the lease, so a worker that lost its lease cannot overwrite the outcome of
-    the one that took over."""
+    the one that took over. Every change of a job's state appends its audit event
+    ``f"{kind}.{step}"`` (:data:`ragd.audit.JOB_STEPS`) in its own transaction."""
 
     def submit_job(self, new: NewJob) -> JobInfo:
         """Queue ``new`` (due at ``new.run_at`` or now). When ``new.dedup_key`` names a
@@ -315,11 +321,18 @@ class JobStore(Protocol):
         ...
 
     def fail_background_job(
-        self, job_id: str, *, owner: str, error: str, retry_at: dt.datetime | None
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        error: str,
+        retry_at: dt.datetime | None,
+        error_type: str | None = None,
     ) -> None:
         """End ``owner``'s lease with ``error`` (cut to 2,000 characters): queued again
         from ``retry_at``, or ``failed`` when it is ``None``. A no-op when ``owner`` no
-        longer holds the job."""
+        longer holds the job. ``error_type`` (the exception's class name) is what the
+        audit event records: the message may quote what the job read."""
         ...
 
     def cancel_job(self, job_id: str) -> JobInfo:
@@ -541,6 +554,83 @@ class TransferStore(Protocol):
         sessions always get new ids, and citations follow them."""
 
 
+class SourceStore(Protocol):
+    """Synced sources, the documents that hold their items, and webhook deliveries.
+
+    Item writes and deletions take the source's sync lease (``begin_source_sync``) as
+    proof of ownership, as job completions take a document's lease: a sync that lost
+    it gets ``LeaseLost`` and writes nothing."""
+
+    def add_source(self, new: NewSource) -> Source:
+        """Store a new source; ``NotFound`` when its collection does not exist."""
+        ...
+
+    def get_source(self, source_id: str) -> Source:
+        """One source, with its secret and last sync; ``NotFound``."""
+        ...
+
+    def list_sources(self, collection_id: str) -> list[Source]:
+        """The collection's sources, oldest first; ``NotFound`` for an unknown collection."""
+        ...
+
+    def delete_source(self, source_id: str) -> int:
+        """Delete the source with the documents of its items (chunks, vectors, full-text
+        entries) in one transaction; returns how many documents went. ``NotFound``."""
+        ...
+
+    def set_source_secret(self, source_id: str, secret: str) -> Source:
+        """Replace the webhook secret (the old one stops working at once); ``NotFound``."""
+        ...
+
+    def list_source_items(self, source_id: str) -> dict[str, SourceItem]:
+        """The source's items by key (none for an unknown source)."""
+        ...
+
+    def put_source_item(self, source_id: str, *, owner: str, item: SourceItemWrite) -> str:
+        """Add ``item`` as a new ready document, or replace the document that holds its
+        key: its row, source bytes and chunks change in one transaction, so a search
+        sees the old version or the new one, never both. Returns the document id.
+        ``LeaseLost`` unless ``owner`` holds the source's sync; ``NotFound``."""
+        ...
+
+    def touch_source_item(
+        self, source_id: str, key: str, *, etag: str | None, last_modified: str | None
+    ) -> None:
+        """Record new validators of an unchanged item; unknown keys are ignored."""
+        ...
+
+    def delete_source_items(self, source_id: str, *, owner: str, keys: Sequence[str]) -> int:
+        """Delete the documents holding ``keys`` (chunks included) in one transaction;
+        returns how many. ``LeaseLost`` unless ``owner`` holds the sync."""
+        ...
+
+    def begin_source_sync(self, source_id: str, *, owner: str, lease_s: float) -> Source | None:
+        """Take the source's sync lease for ``lease_s`` seconds and mark it running. When
+        another live sync holds it: ``None``, and that sync will schedule one more run
+        when it ends (so the trigger is not lost). ``NotFound``."""
+        ...
+
+    def extend_source_sync(self, source_id: str, *, owner: str, lease_s: float) -> bool:
+        """Push ``owner``'s lease ahead; False when ``owner`` no longer holds it."""
+        ...
+
+    def finish_source_sync(self, source_id: str, *, owner: str, outcome: SyncOutcome) -> Source:
+        """Record ``outcome`` and release the lease. When a trigger came meanwhile the next
+        run is due at once, else at ``outcome.next_sync_at``. A no-op for an owner that
+        lost the lease. ``NotFound``."""
+        ...
+
+    def claim_due_sources(self, *, limit: int) -> list[Source]:
+        """Up to ``limit`` sources whose ``next_sync_at`` has come, each moved on by its
+        interval (or cleared, without one) in the same transaction: concurrent
+        schedulers never claim the same due run."""
+        ...
+
+    def remember_webhook(self, source_id: str, signature: str, expires_at: dt.datetime) -> bool:
+        """Record a delivery's signature until ``expires_at``; False when it was already
+        recorded (a replay). Forgets expired deliveries of every source."""
+
+
 class AuditReader(Protocol):
     """The audit chain as one consistent snapshot sees it (see :meth:`AuditStore.read_audit`)."""
 
@@ -607,6 +697,7 @@ class Store(
     EmbeddingCache,
     TransferStore,
     AuditStore,
+    SourceStore,
     Protocol,
 ):
     """Everything ragd keeps: what services and the worker are given."""
@@ -627,6 +718,7 @@ __all__ = [
     "LeaseLost",
     "SearchIndex",
     "SearchLegs",
+    "SourceStore",
     "Store",
     "StoreLifecycle",
     "TransferStore",

@@ -208,6 +208,80 @@ embedding_cache = Table(
     Column("embedding", LargeBinary, nullable=False),
 )
 
+# Synced sources: a collection's URL list, sitemap, published spreadsheet or server
+# folder, kept in step by sync jobs. ``secret`` signs its webhook: HMAC verification
+# needs the key itself, so it is stored as is (it only triggers a sync of this source)
+# and shown to nobody after creation or rotation.
+sources = Table(
+    "sources",
+    metadata_obj,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "collection_id",
+        String(40),
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("type", String(16), nullable=False),  # urls | sitemap | spreadsheet | folder
+    Column("location", JSON, nullable=False),  # a URL or path, or a list of URLs
+    Column("mapping", JSON, nullable=False, default=dict),
+    Column("schedule", JSON, nullable=True),  # {"interval_s": N}; None: webhook/manual
+    Column("secret", String(100), nullable=False),
+    Column("fetch_state", JSON, nullable=False, default=dict),
+    Column("next_sync_at", UTCDateTime, nullable=True),
+    Column("last_sync_at", UTCDateTime, nullable=True),
+    Column("last_status", String(10), nullable=False, default="never"),
+    Column("last_added", Integer, nullable=False, default=0),
+    Column("last_updated", Integer, nullable=False, default=0),
+    Column("last_deleted", Integer, nullable=False, default=0),
+    Column("last_failed", Integer, nullable=False, default=0),
+    Column("last_unchanged", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    # One sync of a source at a time: whoever holds this lease; a trigger that finds
+    # it held sets ``sync_requested`` so the holder's end schedules another run.
+    Column("sync_owner", String(80), nullable=True),
+    Column("sync_lease_expires_at", UTCDateTime, nullable=True),
+    Column("sync_requested", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_sources_collection", "collection_id"),
+    Index("ix_sources_next_sync", "next_sync_at"),
+)
+
+# Which document holds each item of a source: the item's key (URL, row key, relative
+# path) is its identity, ``item_hash`` the sha-256 of what was fetched, so an unchanged
+# item costs no parse. Deleting the document (by hand) forgets the item: the next sync
+# adds it again.
+source_items = Table(
+    "source_items",
+    metadata_obj,
+    Column("source_id", String(40), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),  # sha-256 of item_key
+    Column("item_key", Text, nullable=False),
+    Column(
+        "document_id",
+        String(40),
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("item_hash", String(64), nullable=False),
+    Column("etag", String(500), nullable=True),
+    Column("last_modified", String(500), nullable=True),
+    Column("synced_at", UTCDateTime, nullable=False),
+)
+
+# Webhook deliveries seen within the replay window, by signature: a replayed request
+# is refused on every replica, since they share the database.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata_obj,
+    Column("source_id", String(40), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("signature", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_expires", "expires_at"),
+)
+
 # API keys: only the sha-256 of each key is kept; the prefix finds the row and names the
 # key in lists and logs. A revoked key keeps its row so that lists and audits can say so.
 api_keys = Table(

@@ -95,6 +95,11 @@ EMBEDDING_DURATION = Histogram(
     "Duration of one embedding call.",
     buckets=_SLOW,
 )
+QUERY_EMBEDDING_CACHE = Counter(
+    "ragd_query_embedding_cache_total",
+    "Query embeddings looked up in the per-process cache, by result (hit, miss).",
+    ["result"],
+)
 SEARCH_DURATION = Histogram(
     "ragd_search_duration_seconds",
     "Search duration by mode (hybrid, keyword, vector).",
@@ -114,7 +119,7 @@ LLM_TOKENS = Counter(
 )
 RATE_LIMIT_REJECTIONS = Counter(
     "ragd_rate_limit_rejections_total",
-    "Requests refused with 429, by budget (default, ingest).",
+    "Requests refused with 429, by budget (default, ingest, documents).",
     ["budget"],
 )
 RATE_LIMIT_STORAGE_ERRORS = Counter(

@@ -132,8 +132,9 @@ function dispatch(block, onEvent) {
   onEvent(name, parsed);
 }
 
-/** Multipart upload with progress (fetch cannot report upload progress; XHR can). */
-export function upload(path, file, onProgress) {
+/** Multipart upload with progress (fetch cannot report upload progress; XHR can): one
+ * file, or several as repeated `file` parts (the batch endpoint). */
+export function upload(path, files, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
@@ -157,7 +158,7 @@ export function upload(path, file, onProgress) {
     });
     xhr.addEventListener("error", () => reject(new ApiError(0)));
     const form = new FormData();
-    form.append("file", file, file.name);
+    for (const file of Array.isArray(files) ? files : [files]) form.append("file", file, file.name);
     xhr.send(form);
   });
 }

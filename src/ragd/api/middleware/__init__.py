@@ -40,6 +40,7 @@ class RequestContextMiddleware:
         app: ASGIApp,
         *,
         max_body_bytes: int,
+        max_batch_bytes: int,
         max_concurrent_requests: int,
         queue_timeout_s: float,
         body_caps: Mapping[str, int] | None = None,
@@ -51,6 +52,7 @@ class RequestContextMiddleware:
                         BodyLimitMiddleware(
                             NulGuardMiddleware(app),
                             max_body_bytes=max_body_bytes,
+                            max_batch_bytes=max_batch_bytes,
                             path_caps=body_caps,
                         ),
                         max_concurrent=max_concurrent_requests,

@@ -1,5 +1,6 @@
 """JSON bodies with a ``\\u0000`` escape are a 422 on every database: no text ragd
-keeps may hold U+0000 (PostgreSQL cannot store it).
+keeps may hold U+0000 (PostgreSQL cannot store it). NDJSON (batch uploads) is checked a
+line at a time instead, so one such line rejects that item, not the batch.
 
 JSON bodies are small (the body cap holds), so they are read whole first: a refusal is
 then a clean 422 rather than an error inside the framework's body parser.
@@ -50,7 +51,8 @@ class NulGuardMiddleware:
 def _is_json(scope: Scope) -> bool:
     for key, value in scope["headers"]:
         if key.lower() == b"content-type":
-            return b"json" in value.lower()
+            lowered = value.lower()
+            return b"json" in lowered and b"ndjson" not in lowered
     return False
 
 

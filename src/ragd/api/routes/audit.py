@@ -70,4 +70,6 @@ async def verify(container: ContainerDep, _admin: KeyAdmin) -> AuditVerdictPubli
         first_bad_seq=verdict.first_bad_seq,
         kind=verdict.kind,
         problem=verdict.problem,
+        key_ids=verdict.key_ids,
+        signed_by=verdict.signed_by,
     )

@@ -1,26 +1,34 @@
-"""/v1/collections/{id}/documents and /v1/documents/{id}"""
+"""/v1/collections/{id}/documents, its ``:batch`` and /v1/documents/{id}"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from ragd.api.batch_body import BATCH_OPENAPI, BatchBody, BatchBodyDep
 from ragd.api.bodies import UPLOAD_OPENAPI, DocumentBody, FileBody, JsonBodyRoute
+from ragd.api.contract import problem_responses
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, ReadKey, WriteKey
+from ragd.api.problems import problem_fields
+from ragd.api.ratelimit import spend_documents
 from ragd.api.schemas.bounds import page_size
 from ragd.api.schemas.core import (
+    BatchItem,
+    BatchResult,
     ChunkList,
     ChunkPublic,
     DocumentList,
     DocumentPublic,
     IngestionStatus,
+    ItemProblem,
     TextDocumentCreate,
     UrlDocumentCreate,
 )
 from ragd.auth import Allowed
 from ragd.domain import Document, DocumentStatus, StoredChunk
+from ragd.services.batch import BatchOutcome
 from ragd.services.documents import DocumentService, parse_metadata_field
 
 router = APIRouter(tags=["documents"], responses=UNAUTHORIZED, route_class=JsonBodyRoute)
@@ -62,8 +70,10 @@ async def create_document(
     key: WriteKey,  # before the body: nobody unauthenticated gets an upload parsed
     body: DocumentBody,
     container: ContainerDep,
+    request: Request,
     response: Response,
 ) -> DocumentPublic:
+    await spend_documents(request, key, 1)
     document, created = await run_in_threadpool(
         _add, container.documents, collection_id, body, key.collection_ids
     )
@@ -94,6 +104,58 @@ def _add(
         )
     return documents.add_url(
         collection_id, body.url, title=body.title, metadata=body.metadata, allowed=allowed
+    )
+
+
+@router.post(
+    "/v1/collections/{collection_id}/documents:batch",
+    response_model=BatchResult,
+    summary="Add many documents: several files (multipart) or NDJSON text/URL lines",
+    description="Answers 200 with one result per item, in order: `created` (queued, as a "
+    "single upload's 202), `duplicate` (as its 200) or `rejected` with the problem a single "
+    "upload of that item would get. One bad item never rejects the others. The batch as a "
+    "whole is refused before anything is written when it is over `RAGD_MAX_BATCH_DOCUMENTS` "
+    "or `RAGD_MAX_BATCH_MB` (413) or over what is left of the documents budget (429).",
+    responses={
+        **FORBIDDEN,
+        **problem_responses(
+            415,
+            **{"413": "Over the batch's document count or body cap, or its documents budget"},
+        ),
+    },
+    openapi_extra=BATCH_OPENAPI,
+)
+async def create_documents_batch(
+    collection_id: str,
+    key: WriteKey,  # before the body: nobody unauthenticated gets an upload parsed
+    body: BatchBodyDep,
+    container: ContainerDep,
+    request: Request,
+) -> BatchResult:
+    await spend_documents(request, key, body.count)
+    outcomes = await run_in_threadpool(
+        container.documents.add_batch, collection_id, body.entries, allowed=key.collection_ids
+    )
+    return batch_result(outcomes, body)
+
+
+def batch_result(outcomes: list[BatchOutcome], body: BatchBody) -> BatchResult:
+    items = [
+        BatchItem(
+            index=index,
+            status=outcome.status,
+            filename=body.filenames[index],
+            document=to_public(outcome.document) if outcome.document is not None else None,
+            problem=ItemProblem(**problem_fields(outcome.error)) if outcome.error else None,
+        )
+        for index, outcome in enumerate(outcomes)
+    ]
+    statuses = [item.status for item in items]
+    return BatchResult(
+        items=items,
+        created=statuses.count("created"),
+        duplicates=statuses.count("duplicate"),
+        rejected=statuses.count("rejected"),
     )
 
 

@@ -34,10 +34,19 @@ class AuditVerdictPublic(BaseModel):
     checked: int = Field(description="Events checked.")
     checkpoints: int = Field(description="Checkpoint signatures checked.")
     last_seq: int = Field(description="The last event checked.")
-    key_id: str = Field(description="The public key checked against.")
+    key_id: str = Field(description="The public key checked against (the first, if several).")
     first_bad_seq: int | None = None
     kind: str | None = Field(
         None,
-        description="modified, deleted, inserted, reordered, truncated or bad signature.",
+        description="modified, deleted, inserted, reordered, truncated, bad signature or "
+        "unknown key.",
     )
     problem: str | None = None
+    key_ids: list[str] = Field(
+        default_factory=list,
+        description="Every public key checked against: the signing key's, then those of "
+        "RAGD_AUDIT_PUBLIC_KEY_FILES (keys before a rotation).",
+    )
+    signed_by: dict[str, int] = Field(
+        default_factory=dict, description="Checkpoints verified, by the key_id that signed them."
+    )

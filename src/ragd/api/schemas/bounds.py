@@ -17,7 +17,7 @@ from pydantic import Field
 from ragd.limits import CEILINGS
 
 LIMIT_MARKER = "x-ragd-limit"
-Keyword = Literal["maxLength", "maximum", "maxProperties"]
+Keyword = Literal["maxLength", "maximum", "maxProperties", "maxItems"]
 
 
 def limited(keyword: Keyword, name: str) -> dict[str, Any]:

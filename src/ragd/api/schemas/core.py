@@ -91,6 +91,35 @@ class DocumentPublic(BaseModel):
     ready_at: dt.datetime | None
 
 
+class ItemProblem(BaseModel):
+    """Why one item of a batch was rejected: the problem its single upload would get."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class BatchItem(BaseModel):
+    index: int = Field(description="Position in the batch: the file part, or the NDJSON line.")
+    status: Literal["created", "duplicate", "rejected"] = Field(
+        description="created: queued for ingestion; duplicate: the same content is already "
+        "in the collection (the existing document); rejected: see problem."
+    )
+    filename: str | None = Field(None, description="The file part's name (multipart only).")
+    document: DocumentPublic | None
+    problem: ItemProblem | None
+
+
+class BatchResult(BaseModel):
+    """One result per item, in order; one bad item never rejects the others."""
+
+    items: list[BatchItem]
+    created: int
+    duplicates: int
+    rejected: int
+
+
 class DocumentList(BaseModel):
     documents: list[DocumentPublic]
     next_cursor: str | None

@@ -214,6 +214,22 @@ def _fused_cte(name: str, keyword: str, vector: str, weight: str = ":keyword_wei
 )"""
 
 
+def _agreement_cte() -> str:
+    """``agree(scale)``: what the keyword weights are multiplied by, as
+    :func:`ragd.retrieval.hybrid.agreement_scale` computes it: 1 for fixed weights, else
+    min(1, share of the legs' top chunks in common / ``agreement_full``)."""
+    return """agree AS (
+  SELECT CASE WHEN CAST(:agreement_full AS float8) <= 0 OR :agreement_depth <= 0 THEN 1.0
+         ELSE least(1.0, (
+           SELECT count(*) FROM (
+             SELECT id FROM kw ORDER BY score DESC, id LIMIT :agreement_depth
+           ) AS k JOIN (
+             SELECT id FROM vec ORDER BY score DESC, id LIMIT :agreement_depth
+           ) AS v USING (id)
+         )::float8 / :agreement_depth / CAST(:agreement_full AS float8)) END AS scale
+)"""
+
+
 def _scaled(vector_expr: str, weight: float, dim: int) -> str:
     """``weight · vector``: pgvector multiplies vectors element-wise only."""
     if weight == 1.0:
@@ -326,9 +342,10 @@ def hybrid_sql(
     candidates: Sequence[int] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The whole hybrid ranking of :class:`ragd.retrieval.hybrid.HybridRanker` (convex
-    fusion, then one Rocchio feedback round on the vector leg) in one statement: both
-    legs, the fusion, the feedback vector (pgvector's ``avg`` over the best first-pass
-    chunks) and the second vector search never leave the database."""
+    fusion, its keyword weights scaled by the legs' agreement when adaptive, then one
+    Rocchio feedback round on the vector leg) in one statement: both legs, the
+    agreement, the fusion, the feedback vector (pgvector's ``avg`` over the best
+    first-pass chunks) and the second vector search never leave the database."""
     params: dict[str, Any] = {
         "vector": literal,
         "depth": depth,
@@ -337,9 +354,12 @@ def hybrid_sql(
         "final_keyword_weight": weights.final_keyword_weight,
         "feedback_docs": weights.feedback_docs,
         "feedback_weight": weights.feedback_weight,
+        "agreement_full": weights.agreement_full,
+        "agreement_depth": weights.agreement_depth,
     }
     scope = _scope_sql(collection_ids, filters, params)
     query = "CAST(:vector AS vector)"
+    scale = "(SELECT scale FROM agree)"
     feedback_target = "(SELECT v FROM fb)"
     ctes = [
         _keyword_ctes(terms, scope, params, "depth", candidates),
@@ -347,7 +367,8 @@ def hybrid_sql(
         _vector_cte("vec", query, dim, filters, scope, "depth"),
         _normalized_cte("kw_n", "kw"),
         _normalized_cte("vec_n", "vec"),
-        _fused_cte("first_pass", "kw_n", "vec_n"),
+        _agreement_cte(),
+        _fused_cte("first_pass", "kw_n", "vec_n", f":keyword_weight * {scale}"),
         f"""fb AS (
   SELECT l2_normalize({query} + {_scaled("avg(c.embedding)", weights.feedback_weight, dim)}) AS v
   FROM chunks AS c
@@ -368,7 +389,7 @@ def hybrid_sql(
             "kw_n",
             "vec_final_n",
             f"CASE WHEN {feedback_target} IS NULL THEN :keyword_weight "
-            "ELSE :final_keyword_weight END",
+            f"ELSE :final_keyword_weight END * {scale}",
         ),
     ]
     sql = (

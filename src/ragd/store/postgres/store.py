@@ -9,11 +9,13 @@ indexes by PostgreSQL. Every transaction retries transient failures until
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pgvector.sqlalchemy  # noqa: F401 - teaches SQLAlchemy's reflection the vector type
 
+from ragd.audit import AuditEntry
 from ragd.config import Settings
 from ragd.domain import Filters, FusionWeights, ScoredId, Vector
 from ragd.errors import InvalidInput
@@ -47,13 +49,24 @@ class PostgresStore(SqlStore):
 
     def rebuild_keyword_index(self) -> int:
         """Rebuild this host's keyword index from ``chunks`` (waits for a running
-        indexer's round); the number of chunks indexed."""
+        indexer's round); the number of chunks indexed. The index lives beside the
+        database, not in it, so its audit events (``keyword_index.start``, then
+        ``.finish`` or ``.fail``) are transactions of their own around the rebuild."""
         index = self._index.keyword_index
         if index is None:
             raise InvalidInput(
                 "there is no keyword index to rebuild: set RAGD_KEYWORD_INDEX=tantivy"
             )
-        return index.sync(self._db.engine, rebuild=True) or 0
+        host = {"host": socket.gethostname()[:64]}
+        self.record_audit([AuditEntry("keyword_index.start", (), host)])
+        try:
+            count = index.sync(self._db.engine, rebuild=True) or 0
+        except Exception as exc:
+            failed = {**host, "error_type": type(exc).__name__}
+            self.record_audit([AuditEntry("keyword_index.fail", (), failed)])
+            raise
+        self.record_audit([AuditEntry("keyword_index.finish", (), {**host, "chunks": count})])
+        return count
 
     def close(self) -> None:
         if self._index.keyword_index is not None:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, inspect, select
+from sqlalchemy.exc import DBAPIError
 
 from ragd.audit import (
     AuditCheckpoint,
@@ -25,7 +26,7 @@ from ragd.audit import (
     format_at,
 )
 from ragd.domain import Page
-from ragd.errors import InvalidInput
+from ragd.errors import ConfigError, InvalidInput
 from ragd.store.base import AuditReader
 from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.database import Database
@@ -69,13 +70,29 @@ class SqlAudit:
         if filters.until is not None:
             query = query.where(audit_events.c.at < filters.until)
         query = query.order_by(audit_events.c.seq.desc()).limit(limit + 1)
-        rows = self._db.read(lambda conn: conn.execute(query).all())
+        rows = self._migrated(lambda: self._db.read(lambda conn: conn.execute(query).all()))
         items = [event_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(items=items, next_cursor=str(items[-1].seq) if more else None)
 
     def read_audit(self, work: Callable[[AuditReader], T]) -> T:
-        return self._db.snapshot(lambda conn: work(_Reader(conn)))
+        return self._migrated(lambda: self._db.snapshot(lambda conn: work(_Reader(conn))))
+
+    def _migrated(self, read: Callable[[], T]) -> T:
+        """``read()``; when it fails because the audit tables do not exist (a database
+        never migrated, or the wrong one: the audit commands do not migrate), a
+        ``ConfigError`` that says so instead of the database's own error. Looked up only
+        after a failure, so a read that works costs nothing more."""
+        try:
+            return read()
+        except DBAPIError:
+            if inspect(self._db.engine).has_table(audit_head.name):
+                raise
+            raise ConfigError(
+                f"the {self._db.dialect.name} database has no audit log: it was never "
+                "migrated (is RAGD_DATABASE_URL the deployment's database? `ragd migrate` "
+                "creates the schema)"
+            ) from None
 
     def prune_audit(self, before: dt.datetime) -> AuditPruned:
         def work(conn: Connection) -> AuditPruned:

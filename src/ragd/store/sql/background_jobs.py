@@ -5,6 +5,11 @@ claim leases one due job and charges it an attempt; progress extends the lease; 
 finishing call checks the owner, so a worker whose lease expired and was taken over
 cannot overwrite the new owner's outcome. PostgreSQL claims with ``FOR UPDATE SKIP
 LOCKED``; SQLite's claim is a short write transaction (its lock is taken at BEGIN).
+
+Every change of a job's state appends its audit event (``f"{kind}.{step}"``, see
+:data:`ragd.audit.JOB_STEPS`) in the transaction that makes it: the statements that
+change jobs return the rows they changed (``RETURNING``), so auditing costs no extra
+round trip, and a poll that finds nothing to claim or settle appends nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from ragd.audit import AuditEntry, job_action, result_counts
 from ragd.domain import JobInfo, JobStatus, NewJob, Page
 from ragd.errors import Conflict, NotFound
 from ragd.store.base import LeaseLost
+from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import decode_cursor, encode_cursor
 from ragd.store.sql.database import Database
 from ragd.store.sql.leases import due, leased_by_dead_owners
@@ -35,6 +42,7 @@ class SqlBackgroundJobs:
     """Background-job operations over the ``jobs`` table."""
 
     _db: Database
+    _audit: AuditChain
 
     def submit_job(self, new: NewJob) -> JobInfo:
         now = utcnow()
@@ -65,7 +73,10 @@ class SqlBackgroundJobs:
                     .returning(jobs.c.id)
                 ).first()
                 if inserted is not None:
-                    return _row(conn, job_id)
+                    row = _row(conn, job_id)
+                    detail = {"max_attempts": new.max_attempts}
+                    self._audit.append(conn, [_event(row, "submit", detail)])
+                    return row
                 if new.dedup_key is None:
                     continue  # an id collision: draw another
                 found = conn.execute(
@@ -133,30 +144,12 @@ class SqlBackgroundJobs:
 
         def work(conn: Connection) -> Row[Any] | None:
             now = utcnow()
-            _settle_abandoned(conn, now)
-            candidate = (
-                select(jobs.c.id)
-                .where(jobs.c.kind.in_(list(kinds)), due(jobs, running="running", now=now))
-                .order_by(jobs.c.next_attempt_at, jobs.c.created_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            job_id = conn.execute(candidate).scalar()
-            if job_id is None:
-                return None
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id)
-                .values(
-                    status="running",
-                    lease_owner=owner,
-                    lease_expires_at=now + dt.timedelta(seconds=lease_s),
-                    attempts=jobs.c.attempts + 1,
-                    started_at=func.coalesce(jobs.c.started_at, now),
-                    updated_at=now,
-                )
-            )
-            return _row(conn, job_id)
+            events = _settle_abandoned(conn, now)
+            row = _claim(conn, owner, kinds, lease_s, now)
+            if row is not None:
+                events.append(_event(row, "start", {"attempt": int(row.attempts)}))
+            self._audit.append(conn, events)
+            return row
 
         row = self._db.write(work)
         return None if row is None else job_from_row(row)
@@ -186,12 +179,15 @@ class SqlBackgroundJobs:
         return cancel
 
     def finish_job(self, job_id: str, *, owner: str, result: Mapping[str, Any]) -> JobInfo:
-        return self._end(job_id, owner, status="succeeded", result=dict(result))
+        detail = {"result": result_counts(result)}
+        return self._end(job_id, owner, "finish", detail, status="succeeded", result=dict(result))
 
     def finish_cancelled_job(self, job_id: str, *, owner: str) -> JobInfo:
-        return self._end(job_id, owner, status="cancelled")
+        return self._end(job_id, owner, "cancel", {}, status="cancelled")
 
-    def _end(self, job_id: str, owner: str, **values: Any) -> JobInfo:
+    def _end(
+        self, job_id: str, owner: str, step: str, detail: dict[str, Any], **values: Any
+    ) -> JobInfo:
         def work(conn: Connection) -> Row[Any] | None:
             now = utcnow()
             ended = conn.execute(
@@ -199,7 +195,12 @@ class SqlBackgroundJobs:
                 .where(*_held(job_id, owner))
                 .values(**_ended(now), **values, error=None)
             )
-            return _row(conn, job_id) if ended.rowcount else None
+            if not ended.rowcount:
+                return None
+            row = _row(conn, job_id)
+            event = _event(row, step, {"attempt": int(row.attempts), **detail})
+            self._audit.append(conn, [event])
+            return row
 
         row = self._db.write(work)
         if row is None:
@@ -207,7 +208,13 @@ class SqlBackgroundJobs:
         return job_from_row(row)
 
     def fail_background_job(
-        self, job_id: str, *, owner: str, error: str, retry_at: dt.datetime | None
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        error: str,
+        retry_at: dt.datetime | None,
+        error_type: str | None = None,
     ) -> None:
         now = utcnow()
         values: dict[str, Any] = {"error": error[:_ERROR_CHARS]}
@@ -222,28 +229,38 @@ class SqlBackgroundJobs:
                 lease_expires_at=None,
                 updated_at=now,
             )
-        statement = update(jobs).where(*_held(job_id, owner)).values(**values)
-        self._db.write(lambda conn: conn.execute(statement))
+        statement = (
+            update(jobs).where(*_held(job_id, owner)).values(**values).returning(*_EVENT_COLUMNS)
+        )
+        detail: dict[str, Any] = {"error_type": (error_type or "error")[:64]}
+        if retry_at is not None:
+            detail["reason"] = "retry"
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(statement).first()
+            if row is not None:
+                step = "fail" if retry_at is None else "requeue"
+                event = _event(row, step, {"attempt": int(row.attempts), **detail})
+                self._audit.append(conn, [event])
+
+        self._db.write(work)
 
     def cancel_job(self, job_id: str) -> JobInfo:
         def work(conn: Connection) -> Row[Any]:
-            now = utcnow()
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == "queued")
-                .values(**_ended(now), status="cancelled")
-            )
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == "running")
-                .values(cancel_requested=True, updated_at=now)
-            )
-            return _row(conn, job_id)
+            events = _cancel(conn, jobs.c.id == job_id)
+            row = _row(conn, job_id)
+            self._audit.append(conn, events)
+            return row
 
         return job_from_row(self._db.write(work))
 
     def release_background_jobs(self, *, owner: str) -> int:
-        return int(self._db.write(lambda conn: _release(conn, jobs.c.lease_owner == owner)))
+        def work(conn: Connection) -> int:
+            events = _release(conn, jobs.c.lease_owner == owner)
+            self._audit.append(conn, events)
+            return len(events)
+
+        return int(self._db.write(work))
 
     def release_orphaned_background_jobs(
         self, *, host: str, is_alive: Callable[[int], bool]
@@ -252,7 +269,11 @@ class SqlBackgroundJobs:
             dead = leased_by_dead_owners(
                 conn, jobs, running="running", host=host, is_alive=is_alive
             )
-            return _release(conn, jobs.c.id.in_(dead), refund=False) if dead else 0
+            if not dead:
+                return 0
+            events = _release(conn, jobs.c.id.in_(dead), refund=False)
+            self._audit.append(conn, events)
+            return len(events)
 
         return int(self._db.write(work))
 
@@ -266,21 +287,64 @@ class SqlBackgroundJobs:
         return {(kind, status): int(count) for kind, status, count in rows}
 
 
-def cancel_collection_jobs(conn: Connection, collection_id: str) -> None:
+def cancel_collection_jobs(conn: Connection, collection_id: str) -> list[AuditEntry]:
     """In the transaction deleting a collection: its queued jobs end cancelled, its
-    running ones are asked to stop (their rows stay, as history)."""
+    running ones are asked to stop (their rows stay, as history). Returns their audit
+    events, for the caller to append with its own."""
+    return _cancel(conn, jobs.c.collection_id == collection_id, reason="collection_deleted")
+
+
+def _cancel(
+    conn: Connection, which: ColumnElement[bool], *, reason: str | None = None
+) -> list[AuditEntry]:
+    """End the queued jobs among ``which`` cancelled and ask the running ones to stop
+    (once: a repeated request changes nothing); the events of both."""
     now = utcnow()
-    of_collection = jobs.c.collection_id == collection_id
-    conn.execute(
+    ended = conn.execute(
         update(jobs)
-        .where(of_collection, jobs.c.status == "queued")
+        .where(which, jobs.c.status == "queued")
         .values(**_ended(now), status="cancelled")
+        .returning(*_EVENT_COLUMNS)
+    ).all()
+    asked = conn.execute(
+        update(jobs)
+        .where(which, jobs.c.status == "running", jobs.c.cancel_requested.is_(False))
+        .values(cancel_requested=True, updated_at=now)
+        .returning(*_EVENT_COLUMNS)
+    ).all()
+    detail = {} if reason is None else {"reason": reason}
+    return [_event(row, "cancel", detail) for row in ended] + [
+        _event(row, "cancel_request", {"attempt": int(row.attempts), **detail}) for row in asked
+    ]
+
+
+def _claim(
+    conn: Connection, owner: str, kinds: Sequence[str], lease_s: float, now: dt.datetime
+) -> Row[Any] | None:
+    """Lease the longest-due job of ``kinds`` to ``owner``: its row, or None."""
+    candidate = (
+        select(jobs.c.id)
+        .where(jobs.c.kind.in_(list(kinds)), due(jobs, running="running", now=now))
+        .order_by(jobs.c.next_attempt_at, jobs.c.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
     )
+    job_id = conn.execute(candidate).scalar()
+    if job_id is None:
+        return None
     conn.execute(
         update(jobs)
-        .where(of_collection, jobs.c.status == "running")
-        .values(cancel_requested=True, updated_at=now)
+        .where(jobs.c.id == job_id)
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_expires_at=now + dt.timedelta(seconds=lease_s),
+            attempts=jobs.c.attempts + 1,
+            started_at=func.coalesce(jobs.c.started_at, now),
+            updated_at=now,
+        )
     )
+    return _row(conn, job_id)
 
 
 def _held(job_id: str, owner: str) -> tuple[ColumnElement[bool], ...]:
@@ -298,16 +362,20 @@ def _ended(now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _release(conn: Connection, which: ColumnElement[bool], *, refund: bool = True) -> int:
+def _release(
+    conn: Connection, which: ColumnElement[bool], *, refund: bool = True
+) -> list[AuditEntry]:
     """Hand running jobs back: queued again (the attempt refunded on a graceful stop,
-    kept after a crash), or cancelled when that was asked meanwhile."""
+    kept after a crash), or cancelled when that was asked meanwhile; their events."""
     now = utcnow()
     running = and_(which, jobs.c.status == "running")
+    reason = "worker_stopped" if refund else "worker_died"
     cancelled = conn.execute(
         update(jobs)
         .where(running, jobs.c.cancel_requested)
         .values(**_ended(now), status="cancelled")
-    ).rowcount
+        .returning(*_EVENT_COLUMNS)
+    ).all()
     requeued = conn.execute(
         update(jobs)
         .where(running)
@@ -319,29 +387,57 @@ def _release(conn: Connection, which: ColumnElement[bool], *, refund: bool = Tru
             next_attempt_at=now,
             updated_at=now,
         )
-    ).rowcount
-    return int(cancelled) + int(requeued)
+        .returning(*_EVENT_COLUMNS)
+    ).all()
+    # The attempt that was interrupted (a refunded one is no longer counted).
+    charged = 1 if refund else 0
+    return [
+        _event(row, "cancel", {"attempt": int(row.attempts), "reason": reason}) for row in cancelled
+    ] + [
+        _event(
+            row,
+            "requeue",
+            {"attempt": int(row.attempts) + charged, "reason": reason, "refunded": refund},
+        )
+        for row in requeued
+    ]
 
 
-def _settle_abandoned(conn: Connection, now: dt.datetime) -> None:
+def _settle_abandoned(conn: Connection, now: dt.datetime) -> list[AuditEntry]:
     """Jobs whose worker vanished (lease expired) that must not run again: those whose
-    cancel was asked end cancelled; those out of attempts end failed."""
+    cancel was asked end cancelled; those out of attempts end failed. Their events."""
     abandoned = and_(jobs.c.status == "running", jobs.c.lease_expires_at < now)
-    conn.execute(
+    cancelled = conn.execute(
         update(jobs)
         .where(abandoned, jobs.c.cancel_requested)
         .values(**_ended(now), status="cancelled")
-    )
+        .returning(*_EVENT_COLUMNS)
+    ).all()
     # The message names the attempts; it is written per row by a second, rare statement.
     exhausted = conn.execute(
-        select(jobs.c.id, jobs.c.attempts).where(abandoned, jobs.c.attempts >= jobs.c.max_attempts)
+        select(*_EVENT_COLUMNS).where(abandoned, jobs.c.attempts >= jobs.c.max_attempts)
     ).all()
-    for job_id, attempts in exhausted:
+    for row in exhausted:
         conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id)
-            .values(**_ended(now), status="failed", error=_GAVE_UP.format(attempts=attempts))
+            .where(jobs.c.id == row.id)
+            .values(**_ended(now), status="failed", error=_GAVE_UP.format(attempts=row.attempts))
         )
+    detail = {"reason": "abandoned"}
+    return [_event(r, "cancel", {"attempt": int(r.attempts), **detail}) for r in cancelled] + [
+        _event(r, "fail", {"attempt": int(r.attempts), **detail}) for r in exhausted
+    ]
+
+
+# What a job's audit event needs of its row.
+_EVENT_COLUMNS = (jobs.c.id, jobs.c.kind, jobs.c.collection_id, jobs.c.attempts)
+
+
+def _event(row: Any, step: str, detail: dict[str, Any]) -> AuditEntry:
+    """The event of one step of the job in ``row``: ``f"{kind}.{step}"``, naming the job
+    and its collection."""
+    target = (row.id,) if row.collection_id is None else (row.id, row.collection_id)
+    return AuditEntry(job_action(row.kind, step), target, detail)
 
 
 def _row(conn: Connection, job_id: str) -> Row[Any]:

@@ -107,14 +107,14 @@ class SqlCollections:
             # cascade would otherwise do it row by row through documents.
             removed = conn.execute(delete(chunks).where(chunks.c.collection_id == collection_id))
             # A job's row outlives its collection; the work on it must not.
-            cancel_collection_jobs(conn, collection_id)
+            job_events = cancel_collection_jobs(conn, collection_id)
             deleted: int = conn.execute(
                 delete(collections).where(collections.c.id == collection_id)
             ).rowcount
             if deleted:
                 counts = {"documents": int(document_count), "chunks": int(removed.rowcount)}
                 event = AuditEntry("collection.delete", (collection_id,), counts)
-                self._audit.append(conn, [event])
+                self._audit.append(conn, [event, *job_events])
             return deleted
 
         if self._db.write(work) == 0:

@@ -24,6 +24,7 @@ from ragd.store.base import LeaseLost
 from ragd.store.sql.audit_chain import AuditChain
 from ragd.store.sql.convert import vector_to_bytes
 from ragd.store.sql.database import Database
+from ragd.store.sql.dialect import Dialect
 from ragd.store.sql.leases import due, leased_by_dead_owners
 from ragd.store.sql.queries import bump_chunks_version, documents_by_id
 from ragd.store.tables import chunks, collections, document_sources, documents, utcnow
@@ -129,24 +130,7 @@ class SqlJobQueue:
         return [found.get(c.document_id) for c in completions]
 
     def _swap_chunks(self, conn: Connection, swapped: Sequence[tuple[Any, JobCompletion]]) -> None:
-        """Replace the documents' chunks (one delete, one multi-row insert) and index the
-        new ones, in the caller's transaction: the swap is atomic."""
-        if not swapped:
-            return
-        conn.execute(delete(chunks).where(chunks.c.document_id.in_([row.id for row, _ in swapped])))
-        values = [value for row, c in swapped for value in _chunk_values(row, c)]
-        if not values:
-            return
-        inserted = conn.execute(
-            insert(chunks).returning(chunks.c.id, sort_by_parameter_order=True), values
-        )
-        ids = iter(r[0] for r in inserted.all())
-        entries: list[tuple[int, str, NewChunk]] = [
-            (next(ids), row.title or completion.title or "", chunk)
-            for row, completion in swapped
-            for chunk in completion.chunks
-        ]
-        self._db.dialect.index_chunks(conn, entries)
+        swap_chunks(conn, self._db.dialect, swapped)
 
     def fail_job(
         self, *, document_id: str, owner: str, error: str, retry_at: dt.datetime | None
@@ -205,6 +189,31 @@ class SqlJobQueue:
             )
         )
         return int(self._db.write(lambda conn: conn.execute(statement).rowcount))
+
+
+def swap_chunks(
+    conn: Connection, dialect: Dialect, swapped: Sequence[tuple[Any, JobCompletion]]
+) -> None:
+    """Replace the documents' chunks (one delete, one multi-row insert) and index the
+    new ones, in the caller's transaction: the swap is atomic. Each row needs ``id``,
+    ``collection_id`` and ``title`` (the document's, or None to take the completion's);
+    synced sources replace a document's chunks through this too."""
+    if not swapped:
+        return
+    conn.execute(delete(chunks).where(chunks.c.document_id.in_([row.id for row, _ in swapped])))
+    values = [value for row, c in swapped for value in _chunk_values(row, c)]
+    if not values:
+        return
+    inserted = conn.execute(
+        insert(chunks).returning(chunks.c.id, sort_by_parameter_order=True), values
+    )
+    ids = iter(r[0] for r in inserted.all())
+    entries: list[tuple[int, str, NewChunk]] = [
+        (next(ids), row.title or completion.title or "", chunk)
+        for row, completion in swapped
+        for chunk in completion.chunks
+    ]
+    dialect.index_chunks(conn, entries)
 
 
 def _owned(
@@ -367,4 +376,4 @@ def _job_from_row(row: Any, owner: str) -> Job:
     return Job(document_id=m["id"], lease_owner=owner, **{name: m[name] for name in _JOB_COLUMNS})
 
 
-__all__ = ["SqlJobQueue"]
+__all__ = ["SqlJobQueue", "swap_chunks"]

@@ -32,6 +32,7 @@ from ragd.store.sql.documents import SqlDocuments
 from ragd.store.sql.embedding_cache import SqlEmbeddingCache
 from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
+from ragd.store.sql.sources import SqlSources
 from ragd.store.sql.transfer import SqlTransfer
 
 
@@ -44,6 +45,7 @@ class SqlStore(
     SqlChat,
     SqlEmbeddingCache,
     SqlAudit,
+    SqlSources,
     SqlTransfer,
 ):
     """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``; every
