@@ -224,6 +224,16 @@ class Settings(BaseSettings):
     )
 
     max_upload_mb: float = Field(50.0, gt=0, le=10_240)
+    max_import_mb: float = Field(
+        2048.0, gt=0, le=1_048_576, description="Cap on an archive sent to POST /v1/imports."
+    )
+    export_retention_h: float = Field(
+        24.0,
+        gt=0,
+        le=8760,
+        description="How long an export job's archive stays downloadable (and a staged "
+        "import waits) before it is deleted.",
+    )
     allow_private_urls: bool = False
     url_timeout_s: float = Field(15.0, gt=0, le=600)
 
@@ -576,6 +586,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_import_bytes(self) -> int:
+        return int(self.max_import_mb * 1024 * 1024)
 
     @property
     def max_batch_bytes(self) -> int:

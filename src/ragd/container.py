@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from functools import cache
 
 import structlog
 
@@ -32,6 +33,9 @@ from ragd.services.reindex import ReindexService
 from ragd.services.search import SearchService
 from ragd.services.source_sync import SourceSyncer
 from ragd.services.sources import SourceService
+from ragd.services.transfer import TransferService
+from ragd.services.transfer.jobs import TransferJobs
+from ragd.signing import Signer, load_or_create_signer
 from ragd.store import Store, open_store
 
 log = structlog.get_logger(__name__)
@@ -98,12 +102,22 @@ class Container:
             settings,
             self.limits,
         )
+        self.transfer = TransferService(
+            self.store, self.collections, cache(self.signer), settings.data_dir / "tmp"
+        )
+        self.transfer_jobs = TransferJobs(
+            self.transfer, self.jobs, settings.data_dir, retention_h=settings.export_retention_h
+        )
         self._worker_stop = threading.Event()
         self._worker_thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None
         self._jobs_stop = threading.Event()
         self._jobs_thread: threading.Thread | None = None
         self._scheduler_thread: threading.Thread | None = None
+
+    def signer(self) -> Signer:
+        """The deployment's signing key (created in the data directory on first use)."""
+        return load_or_create_signer(self.settings.audit_signing_key_file, self.settings.data_dir)
 
     def new_worker(self) -> IngestWorker:
         return IngestWorker(self.store, self.embedder, self.settings)

@@ -385,3 +385,53 @@ class Turn:
 
     role: str
     content: str
+
+
+# -- export and import: a collection carried whole between deployments ----------------------
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk whole, as an export archive carries it: its public id (``chk_N`` of the
+    source database, for remapping citations), text hash and float32 vector bytes.
+    ``embedding`` is ``None`` only on import, when the target embeds with another model."""
+
+    id: str
+    document_id: str
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...]
+    token_count: int
+    char_start: int
+    char_end: int
+    text_hash: str
+    embedding: bytes | None
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import creates: the collection as it will be named, and whether the
+    archive's vectors are kept (same model and dimension as the target's embedder) or its
+    documents are queued to be embedded again."""
+
+    name: str
+    description: str
+    embedding_model: str
+    embedding_dim: int
+    reuse_embeddings: bool
+    with_chats: bool
+    signed_by: str | None = None  # the archive's signing key id (audit detail)
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What one import wrote, in the transaction that made it visible."""
+
+    collection: Collection
+    documents: int
+    chunks: int
+    requeued: int
+    sources: int
+    chat_sessions: int
+    chat_messages: int
+    document_ids_kept: bool

@@ -31,9 +31,11 @@ from ragd.api.routes import (
     openai_compat,
     search,
     sources,
+    transfer,
     ui,
 )
 from ragd.api.routes import mcp as mcp_http
+from ragd.api.routes.transfer import IMPORTS_PATH
 from ragd.api.security import SecurityHeadersMiddleware, TrustedHostMiddleware, add_cors
 from ragd.config import Settings, load_settings
 from ragd.container import Container
@@ -63,6 +65,7 @@ _ROUTERS = tuple(
         audit,
         evaluations,
         jobs,
+        transfer,
         mcp_http,
         ui,
     )
@@ -126,6 +129,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         max_batch_bytes=settings.max_batch_bytes + _BODY_OVERHEAD_BYTES,
         max_concurrent_requests=settings.max_concurrent_requests,
         queue_timeout_s=settings.queue_timeout_ms / 1000,
+        body_caps={IMPORTS_PATH: settings.max_import_bytes + _BODY_OVERHEAD_BYTES},
     )
     add_cors(app, settings)  # outside request-context, so its 413/500 stay readable
     # Large JSON (search results, lists) when the client accepts gzip; text/event-stream

@@ -21,6 +21,7 @@ from ragd.cli.mcp import mcp_command
 from ragd.cli.search import ask, search
 from ragd.cli.serve import migrate, reindex, serve, version, worker
 from ragd.cli.sources import sources_app
+from ragd.cli.transfer import export, import_archive
 
 app = typer.Typer(help="ragd: self-hosted retrieval-augmented generation.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
@@ -30,6 +31,8 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(sources_app, name="sources")
 app.command("eval")(eval_command)
 app.command("mcp")(mcp_command)
+app.command("export")(export)
+app.command("import")(import_archive)
 for command in (version, serve, migrate, reindex, worker, ingest, search, ask):
     app.command()(command)
 

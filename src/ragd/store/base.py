@@ -36,10 +36,13 @@ from ragd.domain import (
     ApiKey,
     ChatMessage,
     ChatSession,
+    ChunkRecord,
     Collection,
     Document,
     DocumentStatus,
     Filters,
+    ImportOutcome,
+    ImportPlan,
     Job,
     JobCompletion,
     JobInfo,
@@ -544,6 +547,67 @@ class EmbeddingCache(Protocol):
         ...
 
 
+class ExportSink(Protocol):
+    """Receives one collection from :meth:`TransferStore.export_collection`, in this
+    order: ``start``, documents, sources, chunks, then chat sessions and messages."""
+
+    def start(self, collection: Collection) -> None:
+        """The collection (with counts); called first, and again when a transient failure
+        restarts the read: then everything received before is to be discarded."""
+        ...
+
+    def documents(self, batch: Sequence[Document]) -> None: ...
+
+    def source(self, document_id: str, content: bytes) -> None:
+        """One document's kept source (uploaded bytes or submitted text)."""
+        ...
+
+    def chunks(self, batch: Sequence[ChunkRecord]) -> None: ...
+
+    def chat_sessions(self, batch: Sequence[ChatSession]) -> None: ...
+
+    def chat_messages(self, batch: Sequence[ChatMessage]) -> None: ...
+
+
+class ImportSource(Protocol):
+    """An archive's content, readable from the start any number of times (a retried
+    import transaction reads it again)."""
+
+    def documents(self) -> Iterator[Sequence[Document]]: ...
+
+    def source(self, document_id: str) -> bytes | None:
+        """The document's source, or ``None`` when the archive has none for it."""
+        ...
+
+    def chunks(self) -> Iterator[Sequence[ChunkRecord]]: ...
+
+    def chat_sessions(self) -> Iterator[Sequence[ChatSession]]: ...
+
+    def chat_messages(self) -> Iterator[Sequence[ChatMessage]]: ...
+
+
+class TransferStore(Protocol):
+    """A whole collection out of the database and into another one (``ragd export`` and
+    ``ragd import``)."""
+
+    def export_collection(
+        self, collection_id: str, sink: ExportSink, *, with_chats: bool, batch_size: int
+    ) -> None:
+        """Hand the collection to ``sink`` from one consistent snapshot (one read
+        transaction), ``batch_size`` rows at a time so that memory stays bounded; chat
+        sessions are those whose collection list names it. ``NotFound``."""
+        ...
+
+    def import_collection(self, plan: ImportPlan, source: ImportSource) -> ImportOutcome:
+        """Create the collection ``plan`` names with everything in ``source``, in one
+        write transaction: nothing of it is visible before it commits and nothing is left
+        when it fails. ``Conflict`` when the name is taken; ``InvalidInput`` when the
+        content is inconsistent (a chunk of an unknown document, a vector of the wrong
+        size). Document ids are kept unless one already exists in this database (an
+        archive imported twice): then every document gets a new id. Chunks and chat
+        sessions always get new ids, and citations follow them."""
+
+
 class SourceStore(Protocol):
     """Synced sources, the documents that hold their items, and webhook deliveries.
 
@@ -686,6 +750,7 @@ class Store(
     ChatStore,
     SearchIndex,
     EmbeddingCache,
+    TransferStore,
     AuditStore,
     SourceStore,
     Protocol,
@@ -700,6 +765,8 @@ __all__ = [
     "CollectionStore",
     "DocumentStore",
     "EmbeddingCache",
+    "ExportSink",
+    "ImportSource",
     "JobQueue",
     "JobStore",
     "KeyStore",
@@ -710,4 +777,5 @@ __all__ = [
     "SourceStore",
     "Store",
     "StoreLifecycle",
+    "TransferStore",
 ]

@@ -17,6 +17,8 @@ the cap can stop an upload while it arrives instead of after it has been buffere
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragd.api.middleware.access_log import AccessLogMiddleware
@@ -41,6 +43,7 @@ class RequestContextMiddleware:
         max_batch_bytes: int,
         max_concurrent_requests: int,
         queue_timeout_s: float,
+        body_caps: Mapping[str, int] | None = None,
     ) -> None:
         self.app: ASGIApp = RequestIdMiddleware(
             AccessLogMiddleware(
@@ -50,6 +53,7 @@ class RequestContextMiddleware:
                             NulGuardMiddleware(app),
                             max_body_bytes=max_body_bytes,
                             max_batch_bytes=max_batch_bytes,
+                            path_caps=body_caps,
                         ),
                         max_concurrent=max_concurrent_requests,
                         queue_timeout_s=queue_timeout_s,

@@ -3,9 +3,12 @@ body the moment it passes it, both as a problem+json 413.
 
 Batch uploads (paths ending in ``/documents:batch``) have a cap of their own
 (``RAGD_MAX_BATCH_MB``): they carry many documents, each still bounded by the upload cap.
+Other paths may have one too (``POST /v1/imports`` takes whole archives, streamed to disk).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,17 +23,26 @@ BATCH_PATH_SUFFIX = "/documents:batch"
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_batch_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_batch_bytes: int,
+        path_caps: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_batch_bytes = max_batch_bytes
+        self.path_caps = dict(path_caps or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         watch = ResponseWatch(send)
-        cap = self.max_batch_bytes if _is_batch(scope) else self.max_body_bytes
+        default = self.max_batch_bytes if _is_batch(scope) else self.max_body_bytes
+        cap = self.path_caps.get(scope.get("path", ""), default)
         try:
             if _declared_length(scope) > cap:
                 raise BodyTooLarge

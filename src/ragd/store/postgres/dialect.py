@@ -69,6 +69,7 @@ class PostgresDialect:
 
     name = "postgresql"
     write_options: Mapping[str, Any] = {}
+    # READ COMMITTED takes a snapshot per statement; an export reads several tables.
     snapshot_options: Mapping[str, Any] = {"isolation_level": "REPEATABLE READ"}
 
     def __init__(self, settings: Settings) -> None:

@@ -55,7 +55,7 @@ class SqlChat:
         row = self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise NotFound(f"chat session {session_id!r} not found")
-        return _session_from_row(row)
+        return session_from_row(row)
 
     def list_chat_sessions(self, key_id: str | None, *, limit: int) -> list[ChatSession]:
         owner = (
@@ -68,7 +68,7 @@ class SqlChat:
             .limit(limit)
         )
         rows = self._db.read(lambda conn: conn.execute(query).all())
-        return [_session_from_row(row) for row in rows]
+        return [session_from_row(row) for row in rows]
 
     def delete_chat_session(self, session_id: str) -> None:
         def work(conn: Connection) -> int:
@@ -130,12 +130,12 @@ class SqlChat:
             query = query.where(chat_messages.c.ordinal > after)
         query = query.order_by(chat_messages.c.ordinal).limit(limit + 1)
         rows = self._db.read(lambda conn: conn.execute(query).all())
-        items = [_message_from_row(row) for row in rows[:limit]]
+        items = [message_from_row(row) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(items=items, next_cursor=str(items[-1].ordinal) if more else None)
 
 
-def _session_from_row(row: Any) -> ChatSession:
+def session_from_row(row: Any) -> ChatSession:
     m = row._mapping
     ids = m["collection_ids"]
     return ChatSession(
@@ -149,7 +149,7 @@ def _session_from_row(row: Any) -> ChatSession:
     )
 
 
-def _message_from_row(row: Any) -> ChatMessage:
+def message_from_row(row: Any) -> ChatMessage:
     m = row._mapping
     return ChatMessage(
         id=m["id"],
@@ -162,4 +162,4 @@ def _message_from_row(row: Any) -> ChatMessage:
     )
 
 
-__all__ = ["SqlChat"]
+__all__ = ["SqlChat", "message_from_row", "session_from_row"]

@@ -136,6 +136,14 @@ class SqlCollections:
         return [collection_from_row(row, row.document_count, row.chunk_count) for row in rows]
 
 
+def collection_with_counts(conn: Connection, collection_id: str) -> Collection | None:
+    """The collection with its document and chunk counts, in the caller's transaction."""
+    row = conn.execute(_counted().where(collections.c.id == collection_id)).first()
+    if row is None:
+        return None
+    return collection_from_row(row, row.document_count, row.chunk_count)
+
+
 def _counted() -> Any:
     """Collections with their document and chunk counts."""
     doc_counts = (
@@ -159,4 +167,4 @@ def _counted() -> Any:
     )
 
 
-__all__ = ["SqlCollections"]
+__all__ = ["SqlCollections", "collection_with_counts"]

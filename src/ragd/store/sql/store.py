@@ -34,6 +34,7 @@ from ragd.store.sql.jobs import SqlJobQueue
 from ragd.store.sql.keys import SqlKeys
 from ragd.store.sql.reindex import SqlReindex
 from ragd.store.sql.sources import SqlSources
+from ragd.store.sql.transfer import SqlTransfer
 
 
 class SqlStore(
@@ -47,6 +48,7 @@ class SqlStore(
     SqlEmbeddingCache,
     SqlAudit,
     SqlSources,
+    SqlTransfer,
 ):
     """A :class:`~ragd.store.base.Store` over ``db``, searching with ``search``; every
     change appends to the audit chain as ``audit`` says (default: no checkpoints)."""
