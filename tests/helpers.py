@@ -122,3 +122,23 @@ def parse_sse(body: str) -> list[tuple[str | None, str]]:
         if name is not None or data:
             events.append((name, "\n".join(data)))
     return events
+
+
+def cli_env_vars() -> set[str]:
+    """Every environment variable an option of a ``ragd`` command reads (its ``envvar``),
+    from the click objects themselves: the help text wraps differently with the width."""
+    import click
+    import typer.main
+
+    from ragd.cli.app import app
+
+    def walk(command: click.Command) -> set[str]:
+        names: set[str] = set()
+        for param in command.params:
+            envvar = param.envvar
+            names.update([envvar] if isinstance(envvar, str) else envvar or [])
+        for sub in getattr(command, "commands", {}).values():
+            names |= walk(sub)
+        return names
+
+    return walk(typer.main.get_command(app))

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from ragd.cli.app import app
 from ragd.config import DEFAULT_METRICS_ALLOW, Settings, secret_file_variables
+from tests.helpers import cli_env_vars
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -111,7 +112,7 @@ def test_every_ragd_name_in_the_docs_is_a_setting() -> None:
     """A ``RAGD_`` name is a setting, or the env var of a CLI option (``[env var: ...]``)."""
     settings = {f"RAGD_{field.upper()}" for field in Settings.model_fields}
     settings |= set(secret_file_variables()) | TEST_HARNESS_VARIABLES
-    option_env_vars = {name for path in all_commands() for name in cli_help(path).env_vars}
+    option_env_vars = cli_env_vars()
     problems = [
         f"README's table lists {name}, which is no setting"
         for name in readme_settings_table()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,10 @@ def signer_from_private_key(private_key: Ed25519PrivateKey) -> Signer:
 def load_or_create_signer(key_file: Path | None, data_dir: Path) -> Signer:
     """The configured key, or the data directory's own, created on first use.
 
-    Creation is ``O_CREAT | O_EXCL`` with mode 0600, so two processes starting together on
-    one data directory end with the same key: the loser of the race reads the winner's.
+    The key is written whole to a private temporary file and then hard-linked into place,
+    which fails if the name exists: two processes starting together on one data directory
+    end with the same key (the loser reads the winner's), and nobody ever reads a key
+    file that is still being written.
     """
     if key_file is not None:
         return load_signer(key_file)
@@ -94,8 +97,7 @@ def load_or_create_signer(key_file: Path | None, data_dir: Path) -> Signer:
         serialization.NoEncryption(),
     )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _publish_once(path, pem)
     except FileExistsError:
         return load_signer(path)
     except OSError as exc:  # a read-only container: say what to configure instead
@@ -103,9 +105,22 @@ def load_or_create_signer(key_file: Path | None, data_dir: Path) -> Signer:
             f"cannot create the audit signing key {path} ({exc.strerror}): set "
             "RAGD_AUDIT_SIGNING_KEY_FILE to the deployment's key"
         ) from exc
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
     return signer_from_private_key(key)
+
+
+def _publish_once(path: Path, data: bytes) -> None:
+    """Create ``path`` holding ``data`` (mode 0600) atomically; FileExistsError if it is
+    already there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def load_signer(path: Path) -> Signer:

@@ -9,13 +9,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
+from ragd.api.bodies import JsonBodyRoute
 from ragd.api.deps import FORBIDDEN, UNAUTHORIZED, ContainerDep, KeyAdmin
 from ragd.api.schemas.audit import AuditEventList, AuditEventPublic, AuditVerdictPublic
 from ragd.api.schemas.bounds import page_size
 from ragd.audit import AuditEvent, AuditFilters, format_at
 from ragd.services.audit import MAX_FILTER_CHARS
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], responses={**UNAUTHORIZED, **FORBIDDEN})
+router = APIRouter(
+    prefix="/v1/audit",
+    tags=["audit"],
+    responses={**UNAUTHORIZED, **FORBIDDEN},
+    route_class=JsonBodyRoute,
+)
 
 FilterText = Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_CHARS)]
 
