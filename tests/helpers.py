@@ -127,12 +127,11 @@ def parse_sse(body: str) -> list[tuple[str | None, str]]:
 def cli_env_vars() -> set[str]:
     """Every environment variable an option of a ``ragd`` command reads (its ``envvar``),
     from the click objects themselves: the help text wraps differently with the width."""
-    import click
     import typer.main
 
     from ragd.cli.app import app
 
-    def walk(command: click.Command) -> set[str]:
+    def walk(command: Any) -> set[str]:  # typer may vendor its own click
         names: set[str] = set()
         for param in command.params:
             envvar = param.envvar
