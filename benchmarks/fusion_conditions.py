@@ -11,7 +11,10 @@ the keyword leg is the better one, where it is noise, and in between:
   ``business-reports-body`` (titles dropped) and ``business-reports-title`` (titles only);
 - query variants over a corpus: ``kw`` (stop words dropped, as a user typing keywords
   would), ``para`` (hand-written paraphrases that avoid the original words,
-  ``benchmarks/data/paraphrased_queries.json``: the keyword leg loses its terms).
+  ``benchmarks/data/paraphrased_queries.json``: the keyword leg loses its terms);
+- a judgment variant: ``shallow`` keeps only msmarco's "perfectly relevant" grade (3) as
+  binary judgments, a few answers per query as in most BEIR sets, instead of ~95 graded
+  ones (where feedback from the first pass's best chunks is almost sure to help).
 
 Every collection is kept in ``--data-dir`` (a SQLite store), so a second run only
 searches. Query vectors are cached per text (ragd's query cache), so only the fusion
@@ -82,6 +85,7 @@ CONDITIONS: dict[str, tuple[str, str]] = {
     "msmarco-kw": ("msmarco", "kw"),
     "msmarco-para": ("msmarco", "para"),
     "business-reports-para": ("business-reports", "para"),
+    "msmarco-shallow": ("msmarco", "shallow"),
 }
 
 
@@ -103,12 +107,25 @@ def corpus_dataset(name: str) -> BeirDataset:
 def with_queries(dataset: BeirDataset, variant: str, source: str) -> BeirDataset:
     if not variant:
         return dataset
+    if variant == "shallow":
+        return shallow_judgments(dataset)
     if variant == "kw":
         queries = {q: " ".join(keyword_terms(text)) for q, text in dataset.queries.items()}
     else:
         paraphrased = json.loads(PARAPHRASES.read_text(encoding="utf-8"))[source]
         queries = {q: paraphrased[q] for q in dataset.queries}
     return replace(dataset, queries=queries)
+
+
+def shallow_judgments(dataset: BeirDataset, grade: int = 3) -> BeirDataset:
+    """Only the top grade, as binary judgments; queries without one are dropped."""
+    qrels = {
+        query: {doc: 1 for doc, score in judged.items() if score >= grade}
+        for query, judged in dataset.qrels.items()
+    }
+    qrels = {query: judged for query, judged in qrels.items() if judged}
+    queries = {query: text for query, text in dataset.queries.items() if query in qrels}
+    return replace(dataset, queries=queries, qrels=qrels)
 
 
 def ingested(
