@@ -116,10 +116,13 @@ hits AS (
   WHERE {among}c.search_tsv @@ tsq.query AND {scope}
 ),
 kw AS (
+  -- Rounded to 1e-9: the sum's order of terms follows the plan, so two chunks that tie
+  -- could otherwise differ in the last bit and swap places between two plans (the
+  -- exact statement and the index's re-score must rank alike).
   SELECT h.id,
-         sum(idf.idf * f.tf * {BM25_K1 + 1}
-             / (f.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * h.search_len
-                                    / greatest(stats.avgdl, 1)))) AS score
+         round(sum(idf.idf * f.tf * {BM25_K1 + 1}
+                   / (f.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * h.search_len
+                                          / greatest(stats.avgdl, 1)))) * 1e9) / 1e9 AS score
   FROM hits AS h
   CROSS JOIN stats
   CROSS JOIN tsq
