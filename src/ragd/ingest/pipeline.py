@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from ragd.config import Settings
-from ragd.domain import Job
+from ragd.domain import Job, NewChunk, Vector
 from ragd.ingest.chunking import Chunk, chunk_document
 from ragd.ingest.fetch import fetch_url
 from ragd.ingest.isolation import run_isolated
@@ -38,6 +40,23 @@ class PreparedDocument:
     chunks: list[Chunk]
     embed_texts: list[str]
     text_hashes: list[str]
+
+    def new_chunks(self, vectors: Mapping[str, Vector]) -> list[NewChunk]:
+        """The chunks as the store writes them, each with its vector (looked up by the
+        text hash, so chunks repeated across documents are embedded once)."""
+        return [
+            NewChunk(
+                ordinal=chunk.ordinal,
+                text=chunk.text,
+                heading_path=chunk.heading_path,
+                token_count=chunk.token_count,
+                char_start=chunk.char_start,
+                char_end=chunk.char_end,
+                text_hash=text_hash,
+                embedding=np.asarray(vectors[text_hash], dtype=np.float32),
+            )
+            for chunk, text_hash in zip(self.chunks, self.text_hashes, strict=True)
+        ]
 
 
 @dataclass(frozen=True)

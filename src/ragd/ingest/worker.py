@@ -17,11 +17,10 @@ import time
 import uuid
 from collections.abc import Sequence
 
-import numpy as np
 import structlog
 
 from ragd.config import Settings
-from ragd.domain import Document, Job, JobCompletion, NewChunk, Vector
+from ragd.domain import Document, Job, JobCompletion, Vector
 from ragd.embedding.base import Embedder
 from ragd.errors import (
     EmbeddingError,
@@ -246,19 +245,7 @@ class IngestWorker:
         return vectors
 
     def _completion(self, doc: PreparedDocument, vectors: dict[str, Vector]) -> JobCompletion:
-        chunks = [
-            NewChunk(
-                ordinal=chunk.ordinal,
-                text=chunk.text,
-                heading_path=chunk.heading_path,
-                token_count=chunk.token_count,
-                char_start=chunk.char_start,
-                char_end=chunk.char_end,
-                text_hash=h,
-                embedding=np.asarray(vectors[h], dtype=np.float32),
-            )
-            for chunk, h in zip(doc.chunks, doc.text_hashes, strict=True)
-        ]
+        chunks = doc.new_chunks(vectors)
         return JobCompletion(
             document_id=doc.job.document_id,
             lease_owner=self.owner,

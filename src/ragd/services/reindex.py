@@ -21,12 +21,11 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import structlog
 
 from ragd.auth import Allowed
 from ragd.config import Settings
-from ragd.domain import JobCompletion, JobInfo, JobStatus, NewChunk, Vector
+from ragd.domain import JobCompletion, JobInfo, JobStatus, Vector
 from ragd.embedding.base import Embedder
 from ragd.errors import Conflict, InvalidInput, RagdError
 from ragd.ingest.isolation import Cancelled
@@ -271,19 +270,7 @@ class _Run:
             title=doc.parsed.title,
             mime_type=doc.parsed.mime_type,
             content_hash=doc.content_hash,
-            chunks=[
-                NewChunk(
-                    ordinal=chunk.ordinal,
-                    text=chunk.text,
-                    heading_path=chunk.heading_path,
-                    token_count=chunk.token_count,
-                    char_start=chunk.char_start,
-                    char_end=chunk.char_end,
-                    text_hash=h,
-                    embedding=np.asarray(vectors[h], dtype=np.float32),
-                )
-                for chunk, h in zip(doc.chunks, doc.text_hashes, strict=True)
-            ],
+            chunks=doc.new_chunks(vectors),
         )
 
 

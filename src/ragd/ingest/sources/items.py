@@ -12,10 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from ragd.config import Settings
-from ragd.domain import Job, NewChunk, SourceItemWrite, Vector
+from ragd.domain import Job, SourceItemWrite, Vector
 from ragd.embedding.base import Embedder
 from ragd.ingest.parsers import detect_mime_type
 from ragd.ingest.parsers.base import MARKDOWN
@@ -107,19 +105,7 @@ def item_writes(
 
 
 def _write(raw: RawItem, doc: PreparedDocument, vectors: dict[str, Vector]) -> SourceItemWrite:
-    chunks = [
-        NewChunk(
-            ordinal=chunk.ordinal,
-            text=chunk.text,
-            heading_path=chunk.heading_path,
-            token_count=chunk.token_count,
-            char_start=chunk.char_start,
-            char_end=chunk.char_end,
-            text_hash=h,
-            embedding=np.asarray(vectors[h], dtype=np.float32),
-        )
-        for chunk, h in zip(doc.chunks, doc.text_hashes, strict=True)
-    ]
+    chunks = doc.new_chunks(vectors)
     return SourceItemWrite(
         key=raw.key,
         title=raw.title or doc.parsed.title,
