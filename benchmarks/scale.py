@@ -65,7 +65,7 @@ from ragd.retrieval.hybrid import HybridParams, HybridRanker
 from ragd.retrieval.stopwords import QUERY_STOP_WORDS as STOP_WORDS
 from ragd.retrieval.terms import keyword_terms
 from ragd.store import open_store
-from ragd.store.postgres.search import hnsw_index_sql, keyword_sql
+from ragd.store.postgres.search import hnsw_index_sql, hybrid_sql, keyword_sql, vector_literal
 
 ROOT = Path(__file__).resolve().parents[1]
 # A worktree is not next to ../shared: RAGD_BENCH_MSMARCO names the dataset elsewhere.
@@ -1032,6 +1032,228 @@ def measure_write_cost(
     return out
 
 
+# -- where the hybrid statement's time goes (--explain-hybrid) --------------------------------
+
+
+def explain_hybrid(
+    store: Any, collection_id: str, queries: Sequence[Query], budget_s: float
+) -> dict[str, Any]:
+    """The hybrid statement taken apart, all unfiltered at the ranker's depth: the
+    keyword leg (through the store as configured), one vector search at depth and at
+    10, and the whole statement; then EXPLAIN ANALYZE of the statement for the query of
+    median time, whose CTE timings say which part costs."""
+    params = HybridParams()
+    depth = max(10 * 5, params.min_depth)
+    scope = [collection_id]
+    parts: dict[str, Callable[[Query], Callable[[], object]]] = {
+        "keyword_at_depth": lambda q: (
+            lambda: store.keyword_search(
+                keyword_terms(q.text), collection_ids=scope, filters={}, limit=depth
+            )
+        ),
+        "vector_at_depth": lambda q: (
+            lambda: store.vector_search(q.vector, collection_ids=scope, filters={}, limit=depth)
+        ),
+        "vector_at_10": lambda q: (
+            lambda: store.vector_search(q.vector, collection_ids=scope, filters={}, limit=10)
+        ),
+        "hybrid_statement": lambda q: (
+            lambda: store.hybrid_search(
+                keyword_terms(q.text),
+                q.vector,
+                collection_ids=scope,
+                filters={},
+                depth=depth,
+                limit=10,
+                weights=params.weights,
+            )
+        ),
+    }
+    out: dict[str, Any] = {"depth": depth}
+    for name, make in parts.items():
+        out[name] = time_calls([make(q) for q in queries], budget_s)
+        log(f"  {name:18s} p50 {out[name]['p50_ms']:8.2f} ms  p99 {out[name]['p99_ms']:8.2f} ms")
+    timed = []
+    for q in queries[:21]:
+        started = time.perf_counter()
+        parts["hybrid_statement"](q)()
+        timed.append((time.perf_counter() - started, q))
+    timed.sort(key=lambda pair: pair[0])
+    median = timed[len(timed) // 2][1]
+    terms = keyword_terms(median.text)
+    candidates = store._index.keyword_candidates_for(terms, scope, {}, depth)
+    sql, sql_params = hybrid_sql(
+        terms,
+        vector_literal(median.vector),
+        DIM,
+        scope,
+        {},
+        depth=depth,
+        limit=10,
+        weights=params.weights,
+        exact_below=store._index.exact_below,
+        candidates=candidates,
+    )
+    with store.engine.connect() as conn:
+        plan = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql), sql_params).scalars().all()
+    out["explain"] = {
+        "query": median.text,
+        "keyword_candidates": None if candidates is None else len(candidates),
+        "plan": list(plan),
+    }
+    log(f"  EXPLAIN of {median.text!r}: {plan[-1]}")
+    return out
+
+
+def run_explain_hybrid(
+    url: str,
+    corpus: Corpus,
+    queries_count: int,
+    budget_s: float,
+    results: dict[str, Any],
+    save: Callable[[], None],
+) -> None:
+    """explain_hybrid on the stored collection, exact and with the keyword index."""
+    store: Any = open_store(load_settings(database_url=url, database_statement_timeout_ms=0))
+    store.migrate()
+    (collection,) = [c for c in store.list_collections() if c.name == "scale"]
+    while corpus.chunks < 10_000:  # the queries' chunks
+        corpus.next_doc()
+    queries = make_queries(corpus, queries_count)
+    entry: dict[str, Any] = {"chunks": collection.chunk_count}
+    try:
+        log(f"explain hybrid at {collection.chunk_count} chunks, exact keyword statement")
+        entry["exact"] = explain_hybrid(store, collection.id, queries, budget_s)
+    finally:
+        store.close()
+    if KEYWORD_INDEX is not None:
+        indexed = _indexed_store(url, KEYWORD_INDEX / "explain")
+        try:
+            indexed.rebuild_keyword_index()
+            log("explain hybrid with the keyword index")
+            entry["keyword_index"] = explain_hybrid(indexed, collection.id, queries, budget_s)
+        finally:
+            indexed.close()
+    results.setdefault("explain_hybrid", {})[str(collection.chunk_count)] = entry
+    save()
+
+
+# -- several collections sharing the tables (--split-collections) -----------------------------
+
+
+def split_collection(store: Any, collection_id: str, parts: int) -> dict[str, Any]:
+    """Move the stored collection's documents, in corpus order, into ``parts`` collections
+    of about equal chunk counts (the first keeps its id, so the queries' chunks stay in
+    it). Chunks move by UPDATE of ``collection_id``, as a reindex's switch does, so the
+    BM25 statistics and keyword log triggers keep both true; the HNSW and GIN indexes are
+    dropped first and rebuilt after (timed), as after a bulk load."""
+    out: dict[str, Any] = {}
+    with store.engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX IF EXISTS ix_chunks_embedding_hnsw_{DIM}"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_chunks_search_tsv"))
+        # Corpus order is chunk id order (documents made by the store's job path during
+        # the write-cost runs have ids that do not sort with the COPY-loaded ones).
+        rows = conn.execute(
+            text(
+                "SELECT document_id, count(*) AS n FROM chunks WHERE collection_id = :c "
+                "GROUP BY document_id ORDER BY min(id)"
+            ),
+            {"c": collection_id},
+        ).all()
+    total = sum(int(r.n) for r in rows)
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    before = 0
+    for row in rows:
+        groups[before * parts // total].append(row.document_id)
+        before += int(row.n)
+    started = time.perf_counter()
+    targets = []
+    for part, ids in enumerate(groups[1:], start=1):
+        target = store.create_collection(
+            name=f"scale-part-{part}",
+            description="",
+            embedding_model="synthetic",
+            embedding_dim=DIM,
+        )
+        targets.append(target.id)
+        with store.engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            span = {"ids": ids, "t": target.id}
+            conn.execute(text("UPDATE documents SET collection_id = :t WHERE id = ANY(:ids)"), span)
+            conn.execute(
+                text("UPDATE chunks SET collection_id = :t WHERE document_id = ANY(:ids)"), span
+            )
+        log(f"  moved {len(ids)} documents to {target.name}")
+    out["move_s"] = round(time.perf_counter() - started, 1)
+    for name, sql in (
+        ("gin_build_s", "CREATE INDEX ix_chunks_search_tsv ON chunks USING gin (search_tsv)"),
+        ("hnsw_build_s", hnsw_index_sql(DIM)),
+    ):
+        started = time.perf_counter()
+        with store.engine.begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("SET LOCAL maintenance_work_mem = '4GB'"))
+            conn.execute(text(sql))
+        out[name] = round(time.perf_counter() - started, 1)
+        log(f"  {name} {out[name]}")
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE chunks"))
+        conn.execute(text("ANALYZE"))
+        counts = conn.execute(
+            text("SELECT collection_id, count(*) FROM chunks GROUP BY collection_id")
+        ).all()
+    out["chunks_per_collection"] = sorted(int(n) for _, n in counts)
+    return out
+
+
+def run_split(
+    url: str,
+    corpus: Corpus,
+    parts: int,
+    queries_count: int,
+    budget_s: float,
+    results: dict[str, Any],
+    save: Callable[[], None],
+) -> None:
+    """The stored 1M-chunk collection as ``parts`` collections sharing the tables: the
+    first one (holding the queries' chunks) is measured as ``run_backend`` measures a
+    size, the exact statements the baseline of the keyword index in the same run."""
+    store: Any = open_store(load_settings(database_url=url, database_statement_timeout_ms=0))
+    store.migrate()
+    forced = open_store(load_settings(database_url=url, vector_exact_below=0))
+    try:
+        (collection,) = [c for c in store.list_collections() if c.name == "scale"]
+        log(f"split: regenerating the corpus to {collection.chunk_count} chunks")
+        while corpus.chunks < collection.chunk_count:
+            corpus.next_doc()
+        if corpus.chunks != collection.chunk_count:
+            raise RuntimeError("the stored collection is not this corpus")
+        entry: dict[str, Any] = {"chunks_total": corpus.chunks, "parts": parts}
+        entry["split"] = split_collection(store, collection.id, parts)
+        entry["sizes"] = database_size(store)
+        scoped = store.get_collection(collection.id).chunk_count
+        entry["scope_collection_chunks"] = scoped
+        vectors, masks = corpus.matrix()
+        vectors = vectors[:scoped]
+        masks = {name: mask[:scoped] for name, mask in masks.items()}
+        entry["scope_chunks"] = {name: int(mask.sum()) for name, mask in masks.items()}
+        queries = make_queries(corpus, queries_count)
+        entry["latency"] = measure_latency(store, collection.id, queries, budget_s)
+        ids = chunk_ids(store, "postgresql", corpus.chunks)[:scoped]
+        entry["recall_at_10"] = measure_recall(
+            {"store": store, "hnsw_forced": forced}, collection.id, queries, vectors, masks, ids
+        )
+        if KEYWORD_INDEX is not None:
+            entry["keyword_index"] = measure_keyword_index(
+                url, store, collection.id, queries, budget_s, KEYWORD_INDEX / f"split-{parts}"
+            )
+        results.setdefault("postgresql_shared_tables", {})[f"{parts}x{scoped}"] = entry
+        save()
+    finally:
+        forced.close()
+        store.close()
+
+
 # -- ingestion with worker processes --------------------------------------------------------------
 
 
@@ -1300,6 +1522,19 @@ def main() -> None:
         help="with --resume: measure the stored collection at its size instead of growing it "
         "(for a load that was interrupted)",
     )
+    parser.add_argument(
+        "--split-collections",
+        type=int,
+        default=0,
+        help="with --resume: move the stored collection into this many collections sharing "
+        "the tables and measure the first (10 x 100k from a 1M run)",
+    )
+    parser.add_argument(
+        "--explain-hybrid",
+        action="store_true",
+        help="with --resume: time the hybrid statement's parts on the stored collection and "
+        "EXPLAIN it (exact, and with --keyword-index)",
+    )
     args = parser.parse_args()
     global KEYWORD_INDEX, MEASURE_STORED
     KEYWORD_INDEX = args.keyword_index
@@ -1357,7 +1592,24 @@ def main() -> None:
         with postgres(args.pgdata) as new_database:
             if not args.no_ingest:
                 run_ingestion(new_database, args.ingest_docs, results, save)
-            if "postgresql" in backends:
+            if args.explain_hybrid:
+                url = new_database("ragd_scale", keep=True)
+                run_explain_hybrid(
+                    url, Corpus(passages, anchors), args.queries, args.budget_s, results, save
+                )
+            if args.split_collections:
+                url = new_database("ragd_scale", keep=True)
+                split_corpus = Corpus(passages, anchors)
+                run_split(
+                    url,
+                    split_corpus,
+                    args.split_collections,
+                    args.queries,
+                    args.budget_s,
+                    results,
+                    save,
+                )
+            if "postgresql" in backends and not (args.explain_hybrid or args.split_collections):
                 url = new_database("ragd_scale", keep=args.resume)
                 sizes = [int(s) for s in args.sizes.split(",") if s]
                 run_backend(
@@ -1374,6 +1626,8 @@ def main() -> None:
                     save,
                 )
     save()
+    if args.explain_hybrid or args.split_collections:
+        return  # their entries are not in the tables or the plot
     print_table(results)
     plot(results)
 
