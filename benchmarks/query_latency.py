@@ -9,6 +9,8 @@ them alike:
 - ``torch`` and ``onnx`` (``RAGD_EMBEDDING_BACKEND``), query cache off, at 1 and 2
   model threads (``RAGD_EMBEDDING_THREADS``);
 - ``onnx, cached``: the query cache on and already holding the queries (a repeat);
+- ``onnx, cached, BLAS on every core``: the same with numpy's OpenBLAS on every core
+  during its turn, as before the store limited it to one thread (the vector products);
 - ``embed only``: the query embedding alone, per backend, for the share of the search.
 
 With ``--memory`` it also starts ``ragd serve`` once per backend on an empty data
@@ -20,6 +22,7 @@ directory and reads its resident memory when idle (after /readyz and a pause).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -83,7 +86,18 @@ def variants(data_dir: Path) -> dict[str, Container]:
         "onnx, 2 threads": container("onnx", 2, 0),
         "onnx, 1 thread": container("onnx", 1, 0),
         "onnx, cached": container("onnx", 0, 100_000),
+        "onnx, cached, BLAS on every core": container("onnx", 0, 100_000),
     }
+
+
+def blas_threads(name: str) -> contextlib.AbstractContextManager[object]:
+    """OpenBLAS on every core for the variant that measures the old behaviour."""
+    if "BLAS on every core" not in name:
+        return contextlib.nullcontext()
+    from threadpoolctl import ThreadpoolController
+
+    openblas = ThreadpoolController().select(internal_api="openblas")
+    return openblas.limit(limits=os.cpu_count() or 1)  # type: ignore[no-any-return]
 
 
 def measure(
@@ -101,10 +115,11 @@ def measure(
                 import torch
 
                 torch.set_num_threads(inner.threads)  # process-wide: set for each turn
-            for query in queries:
-                search = container.search.search
-                samples[name].append(timed(search, query, collections=[scope], top_k=10))
-                embed_samples[name].append(timed(container.embedder.embed_query, query))
+            with blas_threads(name):
+                for query in queries:
+                    search = container.search.search
+                    samples[name].append(timed(search, query, collections=[scope], top_k=10))
+                    embed_samples[name].append(timed(container.embedder.embed_query, query))
     return {
         name: {
             "search_p50_ms": round(percentile(samples[name], 50), 2),

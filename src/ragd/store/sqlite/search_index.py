@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select, text
 from ragd.domain import Filters, ScoredId, Vector
 from ragd.store.sql.convert import chunk_public_id
 from ragd.store.sql.database import Database
-from ragd.store.sqlite.vector_cache import IdArray, VectorCache, top_k
+from ragd.store.sqlite.vector_cache import IdArray, VectorCache, single_threaded_blas, top_k
 from ragd.store.tables import chunks, collections
 
 # bm25() column weights for (title, headings, body): a match in the title or a heading
@@ -30,6 +30,7 @@ class SqliteSearchIndex:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._vectors = VectorCache()
+        single_threaded_blas()
 
     # -- keyword leg --------------------------------------------------------------------
 
