@@ -8,6 +8,12 @@ top 10 is compared with the exact statement's.
 
     python benchmarks/keyword_candidates.py --pgdata /tmp/ragd-scale-pg \\
         --index-dir /tmp/kwidx/split-10 --values 300,100,50
+
+With ``--real`` it checks the agreement on real text instead: the shared datasets
+(msmarco, and business-reports with its titles) loaded into a new database of their own
+under ``--pgdata``, one chunk per passage (the vectors are random: only the keyword leg is
+compared), queried with each dataset's queries plus spans of 2-5 words from random
+passages.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np
+
 import scale
 from ragd.config import load_settings
+from ragd.domain import JobCompletion, NewChunk, NewDocument
 from ragd.retrieval.hybrid import HybridParams
 from ragd.retrieval.terms import keyword_terms
 from ragd.store import open_store
@@ -43,7 +52,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--agreement-queries", type=int, default=60)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--real", action="store_true", help="agreement on the shared datasets")
     args = parser.parse_args()
+    if args.real:
+        run_real(args)
+        return
     values = [int(v) for v in args.values.split(",")]
     corpus = scale.Corpus(
         scale.read_passages(), scale.anchor_embeddings(scale.read_passages(), args.cache)
@@ -122,6 +135,144 @@ def main() -> None:
                     for leg, t in timings[v].items()
                 } | {"identical_top10": f"{same[v]}/{args.agreement_queries}"}
                 scale.log(f"candidates {v}: {result[str(v)]}")
+        finally:
+            for store in stores.values():
+                store.close()
+            exact.close()
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def _load_dataset(store: Any, name: str, folder: Path) -> tuple[str, list[str]]:
+    """One ready document and chunk per passage; returns the collection and its texts."""
+    collection = store.create_collection(
+        name=name, description="", embedding_model="synthetic", embedding_dim=scale.DIM
+    )
+    rows = [json.loads(line) for line in (folder / "corpus.jsonl").open() if line.strip()]
+    rng = np.random.default_rng(5)
+    owner = f"agreement-{name}"
+    for start in range(0, len(rows), 500):
+        batch = rows[start : start + 500]
+        ids = []
+        for row in batch:
+            new = NewDocument(
+                collection_id=collection.id,
+                title=row.get("title") or None,
+                source_type="text",
+                source=None,
+                mime_type="text/plain",
+                content_hash=scale.sha(name + row["_id"]),
+                source_hash=None,
+                metadata={},
+                content=row["text"].encode(),
+            )
+            document, _ = store.add_document(new)
+            ids.append((document.id, row))
+        jobs = store.claim_jobs(owner=owner, limit=len(batch), lease_s=3600)
+        assert len(jobs) == len(batch)
+        completions = []
+        for document_id, row in ids:
+            vector = rng.standard_normal(scale.DIM).astype(np.float32)
+            body = row["text"]
+            completions.append(
+                JobCompletion(
+                    document_id=document_id,
+                    lease_owner=owner,
+                    title=row.get("title") or None,
+                    mime_type="text/plain",
+                    content_hash=scale.sha(name + row["_id"]),
+                    chunks=[
+                        NewChunk(
+                            ordinal=0,
+                            text=body,
+                            heading_path=(),
+                            token_count=len(body.split()),
+                            char_start=0,
+                            char_end=len(body),
+                            text_hash=scale.sha(body),
+                            embedding=vector / np.linalg.norm(vector),
+                        )
+                    ],
+                )
+            )
+        store.complete_jobs(completions)
+    return collection.id, [r["text"] for r in rows]
+
+
+def _queries(folder: Path, texts: list[str], extra: int) -> list[str]:
+    out = [json.loads(line)["text"] for line in (folder / "queries.jsonl").open() if line.strip()]
+    rng = np.random.default_rng(9)
+    while extra > 0:
+        words = texts[int(rng.integers(len(texts)))].split()
+        if len(words) < 6:
+            continue
+        size = int(rng.integers(2, 6))
+        start = int(rng.integers(len(words) - size))
+        out.append(" ".join(words[start : start + size]))
+        extra -= 1
+    return out
+
+
+def run_real(args: argparse.Namespace) -> None:
+    values = [int(v) for v in args.values.split(",")]
+    result: dict[str, Any] = {"values": values}
+    with scale.postgres(args.pgdata) as new_database:
+        url = new_database("ragd_agreement")
+        exact: Any = open_store(load_settings(database_url=url, database_statement_timeout_ms=0))
+        exact.migrate()
+        stores: dict[int, Any] = {}
+        try:
+            loaded = {
+                name: _load_dataset(exact, name, scale.DATASET.parent / name)
+                for name in ("msmarco", "business-reports")
+            }
+            for v in values:
+                stores[v] = open_store(
+                    load_settings(
+                        database_url=url,
+                        keyword_index="tantivy",
+                        keyword_index_dir=args.index_dir / str(v),
+                        keyword_index_interval_s=0,
+                        keyword_candidates=v,
+                        keyword_exact_below=0,
+                    )
+                )
+                stores[v].rebuild_keyword_index()
+            for name, (collection_id, texts) in loaded.items():
+                queries = _queries(scale.DATASET.parent / name, texts, 150)
+                same = {v: 0 for v in values}
+                overlap: dict[int, float] = {v: 0.0 for v in values}
+                for query in queries:
+                    terms = keyword_terms(query)
+                    want = [
+                        h.chunk_id
+                        for h in exact.keyword_search(
+                            terms, collection_ids=[collection_id], filters={}, limit=10
+                        )
+                    ]
+                    for v, store in stores.items():
+                        got = [
+                            h.chunk_id
+                            for h in store.keyword_search(
+                                terms, collection_ids=[collection_id], filters={}, limit=10
+                            )
+                        ]
+                        same[v] += got == want
+                        overlap[v] += len(set(got) & set(want)) / len(want) if want else got == want
+                result[name] = {
+                    "chunks": len(texts),
+                    "queries": len(queries),
+                    **{
+                        str(v): {
+                            "identical_top10": f"{same[v]}/{len(queries)}",
+                            "overlap_at_10": round(overlap[v] / len(queries), 4),
+                        }
+                        for v in values
+                    },
+                }
+                scale.log(f"{name}: {result[name]}")
         finally:
             for store in stores.values():
                 store.close()
