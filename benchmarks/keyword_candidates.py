@@ -136,13 +136,20 @@ def main() -> None:
                 } | {"identical_top10": f"{same[v]}/{args.agreement_queries}"}
                 scale.log(f"candidates {v}: {result[str(v)]}")
         finally:
-            for store in stores.values():
-                store.close()
-            exact.close()
+            _close(exact, *stores.values())
+    _report(result, args.out)
+
+
+def _close(*stores: Any) -> None:
+    for store in stores:
+        store.close()
+
+
+def _report(result: dict[str, Any], out: Path | None) -> None:
     text = json.dumps(result, indent=2)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if out:
+        out.write_text(text + "\n")
 
 
 def _load_dataset(store: Any, name: str, folder: Path) -> tuple[str, list[str]]:
@@ -274,13 +281,8 @@ def run_real(args: argparse.Namespace) -> None:
                 }
                 scale.log(f"{name}: {result[name]}")
         finally:
-            for store in stores.values():
-                store.close()
-            exact.close()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+            _close(exact, *stores.values())
+    _report(result, args.out)
 
 
 if __name__ == "__main__":
