@@ -160,7 +160,7 @@ class Settings(BaseSettings):
         None, description="Where this host's keyword index lives; default data_dir/keyword-index."
     )
     keyword_index_interval_s: float = Field(1.0, ge=0, le=3600)
-    keyword_candidates: int = Field(300, ge=10, le=100_000)
+    keyword_candidates: int = Field(100, ge=10, le=100_000)
     keyword_exact_below: int = Field(10_000, ge=0, le=10_000_000)
     keyword_log_retention_s: float = Field(
         7 * 86_400,

@@ -53,7 +53,7 @@ class PostgresSearchIndex:
         *,
         exact_below: int,
         keyword_index: TantivyKeywordIndex | None = None,
-        keyword_candidates: int = 300,
+        keyword_candidates: int = 100,
         keyword_exact_below: int = 10_000,
     ) -> None:
         self._db = db
@@ -98,7 +98,9 @@ class PostgresSearchIndex:
         lexemes: list[str] = list(plan.lexemes or [])
         inserted: list[int] = list(plan.inserted or [])
         # Deleted chunks the index still holds may take places among the candidates.
-        wanted = max(self.keyword_candidates, 2 * depth) + int(plan.pending)
+        # A deep ask (the hybrid's 100) gets three times its depth: 300, as measured for
+        # its fusion; a top 10 needs far fewer (docs/scaling.md, "Fewer candidates").
+        wanted = max(self.keyword_candidates, 3 * depth) + int(plan.pending)
         found = view.candidates(lexemes, scope, wanted)
         if filters and not found.complete:
             survivors = self._survivors(found.ids, scope, filters)
