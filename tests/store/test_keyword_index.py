@@ -149,7 +149,7 @@ def test_index_ranks_as_exact_bm25(pair: Pair) -> None:
     _fill(pair, second.id, 20, seed=2)
     assert pair.indexed.rebuild_keyword_index() == 180
     assert _uses_index(pair, [first.id])
-    # 300 candidates: all matching chunks, scored by the exact statement's BM25.
+    # Three times the depth at least (60 here), then scored by the exact statement's BM25.
     _same_everywhere(pair, [first.id])
     _same_everywhere(pair, [first.id, second.id])
     # 10 of ~100 matching chunks: tantivy's pruning picks them; on real text its top 10
@@ -174,6 +174,22 @@ def test_index_ranks_as_exact_bm25(pair: Pair) -> None:
         assert np.mean(overlaps) >= 0.7, overlaps
     finally:
         pruned.close()
+
+
+def test_a_deep_ask_gets_three_times_its_depth_in_candidates(pair: Pair) -> None:
+    first = pair.factory.collection()
+    _fill(pair, first.id, 40, seed=1)
+    pair.indexed.rebuild_keyword_index()
+    matching = len(
+        pair.exact.keyword_search(["river"], collection_ids=[first.id], filters={}, limit=1000)
+    )
+    assert matching > 60
+    few = _indexed_store(pair.url, pair.index_dir, keyword_candidates=10)
+    try:
+        found = few._index.keyword_candidates_for(["river"], [first.id], {}, 20)
+        assert found is not None and len(found) == 60
+    finally:
+        few.close()
 
 
 def test_deleted_chunk_is_never_returned(pair: Pair) -> None:
