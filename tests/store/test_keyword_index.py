@@ -8,6 +8,7 @@ every answer of the first is compared with the second's."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -369,6 +370,41 @@ def test_reindex_command_rebuilds_the_index(pair: Pair, tmp_path: Path) -> None:
         assert "keyword index" in failed.stderr
     # A refused rebuild changed nothing, so it recorded nothing.
     assert pair.exact.read_audit(lambda reader: reader.head())[0] == recorded[-1].seq
+
+
+def _format_1_directory(directory: Path, snapshot: str) -> None:
+    """What the previous release left on a host: an empty index of its schema (collection
+    in a field of its own) under a watermark claiming every chunk up to ``snapshot``."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("id", indexed=True, fast=True)
+    builder.add_text_field("collection", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("lexemes", tokenizer_name="whitespace", index_option="freq")
+    (directory / "tantivy").mkdir(parents=True)
+    old = tantivy.Index(builder.build(), path=str(directory / "tantivy"))
+    writer = old.writer(15_000_000, 1)
+    writer.commit()
+    writer.wait_merging_threads()
+    (directory / "watermark.json").write_text(json.dumps({"snapshot": snapshot}))
+
+
+def test_a_format_1_directory_is_never_read(pair: Pair) -> None:
+    """The index format changed (terms carry their collection, so tantivy can prune a
+    scoped query): an index of the old one is not searched, and the first sync builds
+    the new one beside it, leaving the old files to the old release's processes."""
+    col = pair.factory.collection()
+    _fill(pair, col.id, 10, seed=21)
+    with pair.exact.engine.connect() as conn:
+        snapshot = str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar())
+    _format_1_directory(pair.index_dir, snapshot)
+    # Read as covering every chunk, the empty old index would make every search empty.
+    assert not _uses_index(pair, [col.id])
+    _same_everywhere(pair, [col.id])
+    assert pair.indexed.rebuild_keyword_index() == 30
+    assert _uses_index(pair, [col.id])
+    _same_everywhere(pair, [col.id])
+    assert (pair.index_dir / "watermark.json").read_text() == json.dumps({"snapshot": snapshot})
 
 
 def test_reindex_switch_keeps_the_index_exact(pair: Pair) -> None:

@@ -15,6 +15,11 @@ truth; this index is a cache of it that may lag or be missing:
 * **Same tokens.** Tantivy is given PostgreSQL's own lexemes (from the chunk's
   ``search_tsv``) on a whitespace field, and is queried with the lexemes of the query's
   ``to_tsvector``: both sides tokenize once, in PostgreSQL.
+* **Terms carry their collection** (``col_…/lexeme``), so a query over some collections
+  is a plain union of terms, which tantivy prunes with block-max WAND, and each term's
+  document frequency is its collection's, as in ragd's BM25. (Format 1 held the
+  collection in a field of its own and required it: a conjunction that tantivy cannot
+  prune, so every chunk with a query term was scored.)
 * **Readers** open the index read-only, read the watermark first and reload the index
   when it changes (so the index they search is at least as new as the watermark). Chunks
   the watermark has not seen are added to the candidates from the log, so a lagging index
@@ -53,9 +58,12 @@ from ragd.store.postgres.search import UNSEEN_LOG
 
 log = structlog.get_logger(__name__)
 
-_WATERMARK = "watermark.json"
+# Format 2 (terms prefixed by their collection). A format 1 directory beside it
+# (``watermark.json``, ``tantivy/``) is never read: the first sync builds format 2, and
+# processes of the previous release on the host keep their own until they are replaced.
+_WATERMARK = "watermark-v2.json"
 _LOCK = "indexer.lock"
-_INDEX = "tantivy"
+_INDEX = "tantivy-v2"
 _WRITER_HEAP = 128_000_000
 _BATCH = 5_000
 # How often an indexer records what it has seen and prunes the log (a write or two).
@@ -87,8 +95,8 @@ _BEHIND = (
 # and 1.5, body 1.0): tantivy's term frequencies follow ragd's closely enough to rank
 # the candidates, which PostgreSQL then scores exactly.
 _LEXEMES = """
-SELECT c.id, c.collection_id,
-       coalesce((SELECT string_agg(repeat(u.lexeme || ' ', f.w), '')
+SELECT c.id,
+       coalesce((SELECT string_agg(repeat(c.collection_id || '/' || u.lexeme || ' ', f.w), '')
                  FROM unnest(c.search_tsv) AS u
                  CROSS JOIN LATERAL (
                    SELECT sum(CASE x WHEN 'D' THEN 1 ELSE 2 END)::int AS w
@@ -101,9 +109,13 @@ FROM chunks AS c
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("id", indexed=True, fast=True)
-    builder.add_text_field("collection", tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("lexemes", tokenizer_name="whitespace", index_option="freq")
+    builder.add_text_field("terms", tokenizer_name="whitespace", index_option="freq")
     return builder.build()
+
+
+def _term(collection_id: str, lexeme: str) -> str:
+    """A lexeme as indexed for one collection (ids are ``col_`` and hex: no ``/``)."""
+    return f"{collection_id}/{lexeme}"
 
 
 @dataclass(frozen=True)
@@ -126,16 +138,17 @@ class IndexView:
     def candidates(
         self, lexemes: Sequence[str], collection_ids: Sequence[str], limit: int
     ) -> Candidates:
-        if not lexemes or limit <= 0:
+        if not lexemes or not collection_ids or limit <= 0:
             return Candidates([], True)
-        schema, query_cls, occur = self.schema, tantivy.Query, tantivy.Occur
-        terms = query_cls.boolean_query(
-            [(occur.Should, query_cls.term_query(schema, "lexemes", t)) for t in lexemes]
+        # Only optional term clauses: the shape tantivy answers with block-max WAND.
+        should, term_query = tantivy.Occur.Should, tantivy.Query.term_query
+        query = tantivy.Query.boolean_query(
+            [
+                (should, term_query(self.schema, "terms", _term(collection_id, lexeme)))
+                for collection_id in dict.fromkeys(collection_ids)
+                for lexeme in lexemes
+            ]
         )
-        scope = query_cls.const_score_query(
-            query_cls.term_set_query(schema, "collection", list(collection_ids)), 0.0
-        )
-        query = query_cls.boolean_query([(occur.Must, terms), (occur.Must, scope)])
         hits = self.searcher.search(query, limit, count=False).hits
         ids = self.searcher.fast_field_values("id", [address for _, address in hits])
         return Candidates([int(i) for i in ids], len(ids) < limit)
@@ -350,8 +363,7 @@ class TantivyKeywordIndex:
 def _document(row: Any) -> tantivy.Document:
     document = tantivy.Document()
     document.add_integer("id", int(row.id))
-    document.add_text("collection", row.collection_id)
-    document.add_text("lexemes", row.lexemes)
+    document.add_text("terms", row.lexemes)
     return document
 
 
