@@ -193,6 +193,27 @@ def test_a_deep_ask_gets_three_times_its_depth_in_candidates(pair: Pair) -> None
         few.close()
 
 
+def test_the_re_score_is_planned_once_per_connection(pair: Pair) -> None:
+    """The candidates' re-score runs on a generic plan once psycopg has prepared it:
+    its CTEs cost more to plan than to run, and its plan (a primary-key lookup of the
+    candidates) does not depend on the values."""
+    col = pair.factory.collection()
+    _fill(pair, col.id, 20, seed=9)
+    pair.indexed.rebuild_keyword_index()
+    for terms in _queries(12):
+        pair.indexed.keyword_search(terms, collection_ids=[col.id], filters={}, limit=5)
+    plans = pair.indexed._db.read(
+        lambda conn: conn.execute(
+            text(
+                "SELECT sum(generic_plans) AS generic, sum(custom_plans) AS custom "
+                "FROM pg_prepared_statements WHERE statement LIKE '%AS bigint[])) AND %'"
+            )
+        ).one()
+    )
+    assert plans.generic >= 5 and plans.custom == 0, plans
+    _same_everywhere(pair, [col.id])
+
+
 def test_deleted_chunk_is_never_returned(pair: Pair) -> None:
     col = pair.factory.collection()
     _fill(pair, col.id, 10, seed=4)

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Row, text
 
 from ragd.domain import Filters, ScoredId, Vector
 from ragd.store.postgres.dialect import PostgresDialect
@@ -67,7 +67,8 @@ class PostgresSearchIndex:
         self, terms: Sequence[str], *, collection_ids: Sequence[str], filters: Filters, limit: int
     ) -> list[ScoredId]:
         candidates = self.keyword_candidates_for(terms, collection_ids, filters, limit)
-        return self.ranked(*keyword_sql(terms, list(collection_ids), filters, limit, candidates))
+        sql, params = keyword_sql(terms, list(collection_ids), filters, limit, candidates)
+        return self.ranked(sql, params, generic_plan=candidates is not None)
 
     def keyword_candidates_for(
         self, terms: Sequence[str], collection_ids: Sequence[str], filters: Filters, depth: int
@@ -132,10 +133,24 @@ class PostgresSearchIndex:
         )
         return self.ranked(sql, params)
 
-    def ranked(self, sql: str, params: dict[str, Any]) -> list[ScoredId]:
+    def ranked(
+        self, sql: str, params: dict[str, Any], *, generic_plan: bool = False
+    ) -> list[ScoredId]:
         """Run a ranking statement whose rows are ``(id, score)``, best first (a leg, or
-        the store's one-statement hybrid ranking)."""
-        rows = self._db.read(lambda conn: conn.execute(text(sql), params).all())
+        the store's one-statement hybrid ranking).
+
+        ``generic_plan``: once psycopg has prepared the statement (its fifth run on a
+        connection), plan it once rather than per run. For the re-score of the keyword
+        index's candidates the plan never depends on the values (a primary-key lookup of
+        the candidates), while planning its CTEs took ~4 ms of a ~11 ms keyword leg at
+        1M chunks (docs/scaling.md, "Format 2")."""
+
+        def work(conn: Connection) -> Sequence[Row[Any]]:
+            if generic_plan:
+                conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+            return conn.execute(text(sql), params).all()
+
+        rows = self._db.read(work)
         return [ScoredId(chunk_public_id(row.id), float(row.score)) for row in rows]
 
 
