@@ -22,7 +22,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,7 @@ from ragd.store import open_store
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--pgdata", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-pg"
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-cache"
-    )
+    scale.stored_database_arguments(parser)
     parser.add_argument("--index-dir", type=Path, required=True)
     parser.add_argument("--values", default="300,100,50")
     parser.add_argument("--queries", type=int, default=200)
@@ -58,12 +52,7 @@ def main() -> None:
         run_real(args)
         return
     values = [int(v) for v in args.values.split(",")]
-    corpus = scale.Corpus(
-        scale.read_passages(), scale.anchor_embeddings(scale.read_passages(), args.cache)
-    )
-    while corpus.chunks < 10_000:
-        corpus.next_doc()
-    queries = scale.make_queries(corpus, args.queries)
+    queries = scale.stored_queries(args.cache, args.queries)
     params = HybridParams()
     depth = max(10 * 5, params.min_depth)
     result: dict[str, Any] = {"values": values, "queries": len(queries)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -60,12 +59,7 @@ def format_1_search(directory: Path) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--pgdata", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-pg"
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-cache"
-    )
+    scale.stored_database_arguments(parser)
     parser.add_argument("--format-1-dir", type=Path, required=True)
     parser.add_argument("--format-2-dir", type=Path, required=True)
     parser.add_argument("--queries", type=int, default=200)
@@ -73,12 +67,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    corpus = scale.Corpus(
-        scale.read_passages(), scale.anchor_embeddings(scale.read_passages(), args.cache)
-    )
-    while corpus.chunks < 10_000:
-        corpus.next_doc()
-    queries = scale.make_queries(corpus, args.queries)
+    queries = scale.stored_queries(args.cache, args.queries)
     with scale.postgres(args.pgdata) as new_database:
         url = new_database("ragd_scale", keep=True)
         store: Any = open_store(

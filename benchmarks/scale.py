@@ -261,6 +261,26 @@ def make_queries(corpus: Corpus, count: int, seed: int = 11) -> list[Query]:
     return queries
 
 
+def stored_queries(cache_dir: Path, count: int) -> list[Query]:
+    """The queries a run of this script timed, for benchmarks that reuse its database:
+    the same corpus drawn as far as the queries' chunks (the first 10,000)."""
+    passages = read_passages()
+    corpus = Corpus(passages, anchor_embeddings(passages, cache_dir))
+    while corpus.chunks < 10_000:
+        corpus.next_doc()
+    return make_queries(corpus, count)
+
+
+def stored_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--pgdata`` and ``--cache``, defaulting to where this script keeps them."""
+    parser.add_argument(
+        "--pgdata", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-pg"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-cache"
+    )
+
+
 class FixedEmbedder:
     """Answers embed_query with the query's precomputed vector (no model in the timing)."""
 
@@ -1504,12 +1524,7 @@ def main() -> None:
     parser.add_argument(
         "--bulk-from", type=int, default=10_000, help="drop HNSW while loading this size"
     )
-    parser.add_argument(
-        "--pgdata", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-pg"
-    )
-    parser.add_argument(
-        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ragd-scale-cache"
-    )
+    stored_database_arguments(parser)
     parser.add_argument("--ingest-docs", type=int, default=400)
     parser.add_argument("--no-ingest", action="store_true")
     parser.add_argument(
