@@ -193,25 +193,44 @@ def test_a_deep_ask_gets_three_times_its_depth_in_candidates(pair: Pair) -> None
         few.close()
 
 
-def test_the_re_score_is_planned_once_per_connection(pair: Pair) -> None:
-    """The candidates' re-score runs on a generic plan once psycopg has prepared it:
-    its CTEs cost more to plan than to run, and its plan (a primary-key lookup of the
-    candidates) does not depend on the values."""
+def _plans(pair: Pair, like: str, unlike: str = "") -> Any:
+    """Generic and custom plans so far of the statements prepared on the indexed store's
+    connection (one: the searches run one after another) whose SQL matches ``like``."""
+    sql = (
+        "SELECT coalesce(sum(generic_plans), 0) AS generic, "
+        "coalesce(sum(custom_plans), 0) AS custom FROM pg_prepared_statements "
+        "WHERE statement LIKE :like AND (:unlike = '' OR statement NOT LIKE :unlike)"
+    )
+    return pair.indexed._db.read(
+        lambda conn: conn.execute(text(sql), {"like": like, "unlike": unlike}).one()
+    )
+
+
+def test_index_statements_are_planned_once_per_connection(pair: Pair) -> None:
+    """The candidates' re-score, and the unfiltered hybrid statement with candidates, run
+    on a generic plan once psycopg has prepared them: planning their CTEs costs more
+    than it gains, and their plans (the candidates by primary key, HNSW for vectors) do
+    not depend on the values. A filtered hybrid keeps per-run plans: the filter's
+    selectivity may rightly change how its vector leg is searched."""
     col = pair.factory.collection()
     _fill(pair, col.id, 20, seed=9)
     pair.indexed.rebuild_keyword_index()
+    kwargs: dict[str, Any] = {"depth": 20, "limit": 5, "weights": WEIGHTS}
     for terms in _queries(12):
         pair.indexed.keyword_search(terms, collection_ids=[col.id], filters={}, limit=5)
-    plans = pair.indexed._db.read(
-        lambda conn: conn.execute(
-            text(
-                "SELECT sum(generic_plans) AS generic, sum(custom_plans) AS custom "
-                "FROM pg_prepared_statements WHERE statement LIKE '%AS bigint[])) AND %'"
-            )
-        ).one()
-    )
-    assert plans.generic >= 5 and plans.custom == 0, plans
+        vector = seeded_vector(" ".join(terms))
+        pair.indexed.hybrid_search(terms, vector, collection_ids=[col.id], filters={}, **kwargs)
+        common: Filters = {"tenant": "common"}
+        pair.indexed.hybrid_search(terms, vector, collection_ids=[col.id], filters=common, **kwargs)
+    among = "%AS bigint[])) AND %"
+    keyword = _plans(pair, among, unlike="%vec_fb%")
+    assert keyword.generic >= 5 and keyword.custom == 0, keyword
+    hybrid = _plans(pair, among + "vec_fb%", unlike="%jsonb%")
+    assert hybrid.generic >= 5 and hybrid.custom == 0, hybrid
+    filtered = _plans(pair, among + "jsonb%vec_fb%")
+    assert filtered.custom >= 5, filtered
     _same_everywhere(pair, [col.id])
+    _same_everywhere(pair, [col.id], {"tenant": "common"})
 
 
 def test_deleted_chunk_is_never_returned(pair: Pair) -> None:

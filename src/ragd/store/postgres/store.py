@@ -102,7 +102,13 @@ class PostgresStore(SqlStore):
             exact_below=self._index.exact_below,
             candidates=candidates,
         )
-        return self._index.ranked(sql, params)
+        # Planned once per connection when the keyword index gave candidates and no filter
+        # applies: the plan (the candidates by primary key, HNSW for the vectors) is then
+        # the same whatever the values, and the per-run plans cost more than planning.
+        # Not under a filter, whose selectivity may rightly change the vector plan, nor on
+        # the exact keyword path, whose plan depends on the query's terms.
+        generic = candidates is not None and not filters
+        return self._index.ranked(sql, params, generic_plan=generic)
 
 
 def _keyword_index(settings: Settings) -> TantivyKeywordIndex | None:
