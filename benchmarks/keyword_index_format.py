@@ -16,7 +16,6 @@ format 2 counts document frequency per collection, as ragd's BM25 does).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -118,14 +117,8 @@ def main() -> None:
         "same_candidate_set": f"{same}/{len(lexemes)}",
     }
     for name, samples in times.items():
-        result[name] = {
-            "p50_ms": round(scale.percentile(samples, 50), 3),
-            "p99_ms": round(scale.percentile(samples, 99), 3),
-        }
-    text_out = json.dumps(result, indent=2)
-    print(text_out)
-    if args.out:
-        args.out.write_text(text_out + "\n")
+        result[name] = scale.p50_p99(samples, digits=3)
+    scale.report(result, args.out)
 
 
 if __name__ == "__main__":

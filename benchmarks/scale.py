@@ -105,6 +105,22 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
+def p50_p99(samples: Sequence[float], digits: int = 2) -> dict[str, float]:
+    """The summary every benchmark on the stored database reports, in milliseconds."""
+    return {
+        "p50_ms": round(percentile(samples, 50), digits),
+        "p99_ms": round(percentile(samples, 99), digits),
+    }
+
+
+def report(result: dict[str, Any], out: Path | None) -> None:
+    """Print ``result`` as JSON, and write it to ``out`` when given."""
+    output = json.dumps(result, indent=2)
+    print(output)
+    if out:
+        out.write_text(output + "\n")
+
+
 # -- data ---------------------------------------------------------------------------------
 
 

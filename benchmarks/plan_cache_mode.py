@@ -1,0 +1,117 @@
+"""Per-run plans against one generic plan for the statements the keyword index feeds.
+
+On a database left by ``benchmarks/scale.py`` (``--pgdata``, its ``scale`` collection)
+and a keyword index built there (``--index-dir``), each query's statements are built
+once, as the store builds them: the keyword re-score of the index's candidates (limit
+10) and the unfiltered hybrid statement (depth 100). Each then runs on one connection
+(prepared by psycopg from its fifth run) under PostgreSQL's choice of plan
+(``plan_cache_mode`` auto, as before) and under ``force_generic_plan`` (what the store now
+sets for them), the two taking turns statement by statement, and the rows are compared.
+
+    python benchmarks/plan_cache_mode.py --index-dir /tmp/kwidx/1000000 \\
+        --out benchmarks/results/plan_cache_mode-1m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sqlalchemy import text
+
+import scale
+from ragd.config import load_settings
+from ragd.retrieval.hybrid import HybridParams
+from ragd.retrieval.terms import keyword_terms
+from ragd.store import open_store
+from ragd.store.postgres.search import hybrid_sql, keyword_sql, vector_literal
+
+MODES = ("auto", "force_generic_plan")
+
+
+def statements(store: Any, scope: list[str], queries: list[scale.Query]) -> dict[str, list[Any]]:
+    """Each query's keyword re-score and hybrid statement, with the index's candidates."""
+    index = store._index
+    weights = HybridParams().weights
+    built: dict[str, list[Any]] = {"keyword": [], "hybrid": []}
+    for q in queries:
+        terms = keyword_terms(q.text)
+        few = index.keyword_candidates_for(terms, scope, {}, 10)
+        built["keyword"].append(keyword_sql(terms, scope, {}, 10, few))
+        many = index.keyword_candidates_for(terms, scope, {}, 100)
+        literal = vector_literal(q.vector)
+        built["hybrid"].append(
+            hybrid_sql(
+                terms,
+                literal,
+                scale.DIM,
+                scope,
+                {},
+                depth=100,
+                limit=10,
+                weights=weights,
+                exact_below=index.exact_below,
+                candidates=many,
+            )
+        )
+    return built
+
+
+def run(conn: Any, sql: str, params: dict[str, Any], mode: str) -> tuple[float, list[int]]:
+    with conn.begin():
+        if mode != "auto":
+            conn.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
+        started = time.perf_counter()
+        rows = conn.execute(text(sql), params).all()
+        return (time.perf_counter() - started) * 1000, [row.id for row in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    scale.stored_database_arguments(parser)
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    queries = scale.stored_queries(args.cache, args.queries)
+    result: dict[str, Any] = {"queries": len(queries), "rounds": args.rounds}
+    with scale.postgres(args.pgdata) as new_database:
+        url = new_database("ragd_scale", keep=True)
+        settings = load_settings(
+            database_url=url,
+            keyword_index="tantivy",
+            keyword_index_dir=args.index_dir,
+            keyword_index_interval_s=0,
+        )
+        store: Any = open_store(settings)
+        try:
+            (collection,) = [c for c in store.list_collections() if c.name == "scale"]
+            result["collection_chunks"] = collection.chunk_count
+            built = statements(store, [collection.id], queries)
+            with store.engine.connect() as conn:
+                for kind, work in built.items():
+                    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+                    same = 0
+                    for _ in range(args.rounds):
+                        for sql, params in work:
+                            rows = {}
+                            for mode in MODES:
+                                ms, rows[mode] = run(conn, sql, params, mode)
+                                times[mode].append(ms)
+                            same += len({tuple(r) for r in rows.values()}) == 1
+                    result[kind] = {mode: scale.p50_p99(t) for mode, t in times.items()}
+                    result[kind]["same_rows"] = f"{same}/{len(work) * args.rounds}"
+                    scale.log(f"{kind}: {result[kind]}")
+        finally:
+            store.close()
+    scale.report(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
