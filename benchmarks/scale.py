@@ -1478,19 +1478,22 @@ def plot(results: dict[str, Any]) -> None:
                     label=f"{label} p99",
                 )
     # The keyword index's runs (RAGD_KEYWORD_INDEX=tantivy), merged in from their own
-    # result files under "keyword_index_series": {size: {leg: {filter: latency}}}.
-    indexed = results.get("keyword_index_series", {})
-    indexed_sizes = sorted(int(s) for s in indexed)
-    for axis, filt in ((left, "none"), (middle, "selective")):
-        for leg in ("keyword", "hybrid"):
-            axis.plot(
-                indexed_sizes,
-                [indexed[str(s)][leg][filt]["p50_ms"] for s in indexed_sizes],
-                "--",
-                marker="x",
-                color=colors[leg],
-                label=f"postgresql + keyword index {leg} p50",
-            )
+    # result files: {size: {leg: {filter: latency}}} under "keyword_index_series" (format
+    # 1, 300 candidates) and "keyword_index_format2" (format 2, 100 candidates).
+    series = (("keyword_index_series", "x", ""), ("keyword_index_format2", "*", " (format 2)"))
+    for key, marker, suffix in series:
+        indexed = results.get(key, {})
+        indexed_sizes = sorted(int(s) for s in indexed)
+        for axis, filt in ((left, "none"), (middle, "selective")):
+            for leg in ("keyword", "hybrid"):
+                axis.plot(
+                    indexed_sizes,
+                    [indexed[str(s)][leg][filt]["p50_ms"] for s in indexed_sizes],
+                    "--",
+                    marker=marker,
+                    color=colors[leg],
+                    label=f"postgresql + keyword index{suffix} {leg} p50",
+                )
     goals = ((10, "keyword p50 goal 10 ms"), (15, "hybrid p50 goal 15 ms"), (60, "hybrid p99 60"))
     for axis, title in ((left, "no filter"), (middle, "selective filter (1% of documents)")):
         for value, label in goals:
