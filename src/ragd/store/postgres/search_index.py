@@ -143,7 +143,7 @@ class PostgresSearchIndex:
         connection), plan it once rather than per run. For the re-score of the keyword
         index's candidates the plan never depends on the values (a primary-key lookup of
         the candidates), while planning its CTEs took ~4 ms of a ~11 ms keyword leg at
-        1M chunks, and the unfiltered hybrid statement ran in 0.64 of the time on its
+        1M chunks, and the unfiltered hybrid statement ran in 0.62-0.75 of the time on its
         generic plan, same rows (docs/scaling.md, "Format 2")."""
 
         def work(conn: Connection) -> Sequence[Row[Any]]:
