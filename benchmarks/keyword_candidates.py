@@ -126,19 +126,12 @@ def main() -> None:
                 scale.log(f"candidates {v}: {result[str(v)]}")
         finally:
             _close(exact, *stores.values())
-    _report(result, args.out)
+    scale.report(result, args.out)
 
 
 def _close(*stores: Any) -> None:
     for store in stores:
         store.close()
-
-
-def _report(result: dict[str, Any], out: Path | None) -> None:
-    text = json.dumps(result, indent=2)
-    print(text)
-    if out:
-        out.write_text(text + "\n")
 
 
 def _load_dataset(store: Any, name: str, folder: Path) -> tuple[str, list[str]]:
@@ -271,7 +264,7 @@ def run_real(args: argparse.Namespace) -> None:
                 scale.log(f"{name}: {result[name]}")
         finally:
             _close(exact, *stores.values())
-    _report(result, args.out)
+    scale.report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,8 @@ import scale
 from ragd.config import load_settings
 from ragd.retrieval.terms import keyword_terms
 from ragd.store import open_store
-
-_LEXEMES = (
-    "SELECT array_agg(DISTINCT u.lexeme) FROM "
-    "unnest(to_tsvector('english'::regconfig, ragd_fold(:q))) AS u"
-)
+from ragd.store.postgres.search import keyword_plan_sql
+from ragd.store.postgres.search_index import PENDING_CAP
 
 
 def format_1_search(directory: Path) -> Any:
@@ -85,15 +82,18 @@ def main() -> None:
                 scale.log(f"format 2: {store.rebuild_keyword_index()} chunks indexed")
             view = index.view()
             with store.engine.connect() as conn:
-                lexemes = [
-                    list(
-                        conn.execute(
-                            text(_LEXEMES), {"q": " ".join(keyword_terms(q.text))}
-                        ).scalar()
-                        or []
+                # The lexemes as the store asks them of the index: its own plan statement.
+                lexemes = []
+                for q in queries:
+                    sql, params = keyword_plan_sql(
+                        keyword_terms(q.text),
+                        scope,
+                        {},
+                        watermark=view.watermark,
+                        pending_cap=PENDING_CAP,
+                        exact_cap=0,
                     )
-                    for q in queries
-                ]
+                    lexemes.append(list(conn.execute(text(sql), params).one().lexemes or []))
         finally:
             store.close()
     old = format_1_search(args.format_1_dir)
