@@ -22,7 +22,7 @@ Filters apply inside every leg, including the feedback search.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -32,7 +32,7 @@ from ragd.domain import Filters, FusionWeights, ScoredId, Vector
 from ragd.embedding.base import Embedder
 from ragd.retrieval.fusion import reciprocal_rank_fusion
 from ragd.retrieval.terms import keyword_terms
-from ragd.store.base import Store
+from ragd.store.base import SearchIndex, SnapshotSearch, Store
 
 Fusion = Literal["adaptive", "convex", "rrf"]
 
@@ -155,23 +155,36 @@ class HybridRanker:
                 limit=top_k,
                 weights=self.params.weights,
             )
-        keyword = self.store.keyword_search(
-            keyword_terms(query), collection_ids=collection_ids, filters=filters, limit=depth
-        )
         query_vector = self.embedder.embed_query(query)
-        vector = self.store.vector_search(
-            query_vector, collection_ids=collection_ids, filters=filters, limit=depth
-        )
-        # The agreement is measured once, on the first-pass legs, as the SQL does.
-        scale = agreement_scale(self.params.weights, keyword, vector)
-        fused = self._fuse(keyword, vector, self.params.keyword_weight * scale)
-        feedback = self._feedback_vector(query_vector, fused)
-        if feedback is None:
-            return fused
-        vector = self.store.vector_search(
-            feedback, collection_ids=collection_ids, filters=filters, limit=depth
-        )
-        return self._fuse(keyword, vector, self.params.final_keyword_weight * scale)
+        terms = keyword_terms(query)
+
+        def rank_over(legs: SearchIndex) -> list[ScoredId]:
+            keyword = legs.keyword_search(
+                terms, collection_ids=collection_ids, filters=filters, limit=depth
+            )
+
+            def vector_search(vector: Vector) -> list[ScoredId]:
+                return legs.vector_search(
+                    vector, collection_ids=collection_ids, filters=filters, limit=depth
+                )
+
+            def stored_vectors(chunk_ids: list[str]) -> list[Vector]:
+                return list(legs.get_vectors(chunk_ids).values())
+
+            return rank_with_feedback(
+                keyword,
+                query_vector,
+                self.params.weights,
+                vector_search=vector_search,
+                stored_vectors=stored_vectors,
+                fuse=self._fuse,
+            )
+
+        # An embedded store runs all the legs in one transaction; the query is embedded
+        # before it opens, so no transaction waits on the model.
+        if isinstance(self.store, SnapshotSearch):
+            return self.store.search_snapshot(rank_over)
+        return rank_over(self.store)
 
     def _fuse(
         self, keyword: list[ScoredId], vector: list[ScoredId], keyword_weight: float
@@ -180,17 +193,55 @@ class HybridRanker:
             return reciprocal_rank_fusion([keyword, vector], k=self.params.rrf_k)
         return convex_fusion(keyword, vector, keyword_weight=keyword_weight)
 
-    def _feedback_vector(self, query_vector: Vector, fused: list[ScoredId]) -> Vector | None:
-        """Rocchio: the query moved toward the mean of the best first-pass chunks."""
-        if self.params.feedback_docs <= 0 or not fused:
-            return None
-        best = [hit.chunk_id for hit in fused[: self.params.feedback_docs]]
-        vectors = list(self.store.get_vectors(best).values())
-        if not vectors:
-            return None
-        moved = query_vector + self.params.feedback_weight * np.mean(vectors, axis=0)
-        norm = float(np.linalg.norm(moved))
-        if norm == 0:
-            return None
-        result: Vector = (moved / norm).astype(np.float32)
-        return result
+
+Fuse = Callable[[list[ScoredId], list[ScoredId], float], list[ScoredId]]
+
+
+def _convex(
+    keyword: list[ScoredId], vector: list[ScoredId], keyword_weight: float
+) -> list[ScoredId]:
+    return convex_fusion(keyword, vector, keyword_weight=keyword_weight)
+
+
+def rank_with_feedback(
+    keyword: list[ScoredId],
+    query_vector: Vector,
+    weights: FusionWeights,
+    *,
+    vector_search: Callable[[Vector], list[ScoredId]],
+    stored_vectors: Callable[[list[str]], list[Vector]],
+    fuse: Fuse = _convex,
+) -> list[ScoredId]:
+    """The hybrid ranking once the keyword leg is in: the first vector pass, the
+    agreement, the first fusion, the feedback vector, the second pass and the final
+    fusion. One function for every store that fuses in Python, so an embedded store that
+    runs it inside one snapshot (SQLite) ranks exactly as the ranker does over the legs."""
+    vector = vector_search(query_vector)
+    # The agreement is measured once, on the first-pass legs, as the SQL does.
+    scale = agreement_scale(weights, keyword, vector)
+    fused = fuse(keyword, vector, weights.keyword_weight * scale)
+    feedback = feedback_vector(query_vector, fused, weights, stored_vectors)
+    if feedback is None:
+        return fused
+    vector = vector_search(feedback)
+    return fuse(keyword, vector, weights.final_keyword_weight * scale)
+
+
+def feedback_vector(
+    query_vector: Vector,
+    fused: list[ScoredId],
+    weights: FusionWeights,
+    stored_vectors: Callable[[list[str]], list[Vector]],
+) -> Vector | None:
+    """Rocchio: the query moved toward the mean of the best first-pass chunks."""
+    if weights.feedback_docs <= 0 or not fused:
+        return None
+    vectors = stored_vectors([hit.chunk_id for hit in fused[: weights.feedback_docs]])
+    if not vectors:
+        return None
+    moved = query_vector + weights.feedback_weight * np.mean(vectors, axis=0)
+    norm = float(np.linalg.norm(moved))
+    if norm == 0:
+        return None
+    result: Vector = (moved / norm).astype(np.float32)
+    return result

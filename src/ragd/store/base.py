@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ragd.audit import (
     AuditCheckpoint,
@@ -535,6 +535,18 @@ class SearchIndex(SearchLegs, Protocol):
         ...
 
 
+@runtime_checkable
+class SnapshotSearch(Protocol):
+    """A store that can run several legs of one search in one read transaction (the
+    embedded SQLite store): a hybrid search then opens one transaction instead of four,
+    and its legs and feedback vectors all see the same state of the collections."""
+
+    def search_snapshot(self, work: Callable[[SearchIndex], T]) -> T:
+        """``work`` given search legs that all read one snapshot; it must only search
+        (it may run again, and must not keep the legs after it returns)."""
+        ...
+
+
 class EmbeddingCache(Protocol):
     """Vectors by (model, text hash), so re-ingesting known text skips the embedder."""
 
@@ -774,6 +786,7 @@ __all__ = [
     "ReindexStore",
     "SearchIndex",
     "SearchLegs",
+    "SnapshotSearch",
     "SourceStore",
     "Store",
     "StoreLifecycle",

@@ -169,12 +169,23 @@ class SqlDocuments:
         return oldest
 
     def get_vectors(self, chunk_ids: Sequence[str]) -> dict[str, Vector]:
-        row_ids = _row_ids(chunk_ids)
-        if not row_ids:
+        if not _row_ids(chunk_ids):
             return {}
-        query = select(chunks.c.id, chunks.c.embedding).where(chunks.c.id.in_(row_ids))
-        rows = self._db.read(lambda conn: conn.execute(query).all())
-        return {chunk_public_id(row_id): vector_from_bytes(data) for row_id, data in rows}
+        return self._db.read(lambda conn: read_vectors(conn, chunk_ids))
+
+
+def read_vectors(conn: Connection, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+    """Stored vectors by public chunk id, in the order asked; unknown ids are skipped."""
+    row_ids = _row_ids(chunk_ids)
+    if not row_ids:
+        return {}
+    query = select(chunks.c.id, chunks.c.embedding).where(chunks.c.id.in_(row_ids))
+    found = dict(conn.execute(query).all())
+    return {
+        chunk_public_id(row_id): vector_from_bytes(found[row_id])
+        for row_id in row_ids
+        if row_id in found
+    }
 
 
 def _row_ids(chunk_ids: Sequence[str]) -> list[int]:
@@ -242,4 +253,4 @@ def _insert(conn: Connection, document_id: str, new: NewDocument) -> None:
     conn.execute(insert(document_sources).values(document_id=document_id, content=new.content))
 
 
-__all__ = ["SqlDocuments"]
+__all__ = ["SqlDocuments", "read_vectors"]
