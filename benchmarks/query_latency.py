@@ -11,6 +11,9 @@ them alike:
 - ``onnx, cached``: the query cache on and already holding the queries (a repeat);
 - ``onnx, cached, BLAS on every core``: the same with numpy's OpenBLAS on every core
   during its turn, as before the store limited it to one thread (the vector products);
+- ``..., legs apart``: the same as the default (and as the cached variant) with every
+  leg of the hybrid search in a read transaction of its own, as before the embedded
+  store ran them in one snapshot: the baseline of that change, in the same run;
 - ``embed only``: the query embedding alone, per backend, for the share of the search.
 
 With ``--memory`` it also starts ``ragd serve`` once per backend on an empty data
@@ -31,13 +34,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from ragd.config import load_settings
 from ragd.container import Container
 from ragd.embedding import LocalEmbedder
+from ragd.retrieval.hybrid import HybridRanker
 from ragd.services.evaluation.beir import limit_dataset, load_beir
 from ragd.services.evaluation.metrics import percentile
 from ragd.services.evaluation.runner import ingest_corpus
@@ -67,6 +71,28 @@ def timed(run: Callable[..., object], *args: object, **kwargs: object) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+class LegsApart:
+    """A store seen without its search snapshot, so that each leg of a hybrid search
+    (keyword, vector, feedback vectors, vector) is a read transaction of its own."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        if name == "search_snapshot":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def legs_apart(container: Container) -> Container:
+    """``container`` with its hybrid ranker over :class:`LegsApart`."""
+    ranker = container.search.hybrid
+    container.search.hybrid = HybridRanker(
+        cast(Any, LegsApart(container.store)), ranker.embedder, ranker.params
+    )
+    return container
+
+
 def variants(data_dir: Path) -> dict[str, Container]:
     """One container per variant on the same database (each with its own embedder)."""
 
@@ -84,8 +110,10 @@ def variants(data_dir: Path) -> dict[str, Container]:
         "torch, 2 threads": container("torch", 2, 0),
         "torch, 1 thread": container("torch", 1, 0),
         "onnx, 2 threads": container("onnx", 2, 0),
+        "onnx, 2 threads, legs apart": legs_apart(container("onnx", 2, 0)),
         "onnx, 1 thread": container("onnx", 1, 0),
         "onnx, cached": container("onnx", 0, 100_000),
+        "onnx, cached, legs apart": legs_apart(container("onnx", 0, 100_000)),
         "onnx, cached, BLAS on every core": container("onnx", 0, 100_000),
     }
 

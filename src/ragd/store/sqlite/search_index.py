@@ -18,12 +18,11 @@ from ragd.store.base import SearchIndex
 from ragd.store.sql.convert import chunk_public_id, chunk_row_id
 from ragd.store.sql.database import Database
 from ragd.store.sql.documents import read_vectors
+from ragd.store.sqlite import keyword_leg
+from ragd.store.sqlite.filters import filter_sql
 from ragd.store.sqlite.vector_cache import IdArray, VectorCache, single_threaded_blas, top_k
 from ragd.store.tables import chunks, collections
 
-# bm25() column weights for (title, headings, body): a match in the title or a heading
-# says more about a chunk than one in its body.
-_BM25_WEIGHTS = (2.0, 1.5, 1.0)
 _VECTOR_LOAD_BATCH = 5000
 
 T = TypeVar("T")
@@ -111,23 +110,9 @@ class _SnapshotLegs:
         filters: Filters,
         limit: int,
     ) -> list[ScoredId]:
-        if not terms or not collection_ids:
-            return []
-        # Every term is a quoted FTS5 string, so no user text is ever FTS5 syntax.
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        params: dict[str, Any] = {"match": match, "limit": limit}
-        scope = _in_clause("c.collection_id", "col", collection_ids, params)
-        weights = ", ".join(str(w) for w in _BM25_WEIGHTS)
-        # Bandit B608 is silenced below: only constants and placeholders are formatted in.
-        sql = (
-            f"SELECT c.id AS id, bm25(chunks_fts, {weights}) AS rank "  # noqa: S608 # nosec B608
-            "FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
-            "JOIN documents d ON d.id = c.document_id "
-            f"WHERE chunks_fts MATCH :match AND {scope} AND d.status = 'ready'"
-            f"{_filter_sql(filters, params)} ORDER BY rank LIMIT :limit"
+        return keyword_leg.keyword_search(
+            self._conn, terms, collection_ids=collection_ids, filters=filters, limit=limit
         )
-        rows = self._conn.execute(text(sql), params).all()
-        return [ScoredId(chunk_public_id(row.id), -float(row.rank)) for row in rows]
 
     # -- vector leg ---------------------------------------------------------------------
 
@@ -222,7 +207,7 @@ class _SnapshotLegs:
         params: dict[str, Any] = {"collection_id": collection_id}
         sql = (
             "SELECT c.id FROM documents d CROSS JOIN chunks c ON c.document_id = d.id "  # noqa: S608 # nosec B608
-            f"WHERE d.collection_id = :collection_id{_filter_sql(filters, params)}"
+            f"WHERE d.collection_id = :collection_id{filter_sql(filters, params)}"
         )
         allowed = np.fromiter(self._conn.execute(text(sql), params).scalars(), dtype=np.int64)
         mask = np.isin(ids, allowed)
@@ -243,42 +228,6 @@ def _load_vectors(conn: Connection, ids: IdArray) -> npt.NDArray[np.float32]:
     if not parts:
         return np.empty((0, 0), dtype=np.float32)
     return np.vstack(parts)
-
-
-def _in_clause(column: str, prefix: str, values: Sequence[str], params: dict[str, Any]) -> str:
-    names = []
-    for i, value in enumerate(values):
-        params[f"{prefix}{i}"] = value
-        names.append(f":{prefix}{i}")
-    return f"{column} IN ({', '.join(names)})"
-
-
-def _filter_sql(filters: Filters, params: dict[str, Any]) -> str:
-    """Metadata equality filters as bound-parameter SQL over ``d.metadata``.
-
-    Keys reach SQL only as bound JSON paths, values only as parameters.
-    """
-    clauses = []
-    for i, (key, value) in enumerate(sorted(filters.items())):
-        if '"' in key:
-            # A JSON path cannot quote it, and no stored key has one: match nothing
-            # rather than a different key with the quote dropped.
-            clauses.append(" AND 0")
-            continue
-        params[f"fpath{i}"] = '$."' + key + '"'
-        extracted = f"json_extract(d.metadata, :fpath{i})"
-        if value is None:
-            clauses.append(f" AND {extracted} IS NULL")
-        elif isinstance(value, bool):
-            params[f"fval{i}"] = 1 if value else 0
-            clauses.append(
-                f" AND json_type(d.metadata, :fpath{i}) IN ('true', 'false')"
-                f" AND {extracted} = :fval{i}"
-            )
-        else:
-            params[f"fval{i}"] = value
-            clauses.append(f" AND {extracted} = :fval{i}")
-    return "".join(clauses)
 
 
 __all__ = ["SqliteSearchIndex"]
