@@ -11,9 +11,11 @@ them alike:
 - ``onnx, cached``: the query cache on and already holding the queries (a repeat);
 - ``onnx, cached, BLAS on every core``: the same with numpy's OpenBLAS on every core
   during its turn, as before the store limited it to one thread (the vector products);
-- ``..., legs apart``: the same as the default (and as the cached variant) with every
-  leg of the hybrid search in a read transaction of its own, as before the embedded
-  store ran them in one snapshot: the baseline of that change, in the same run;
+- ``..., embedding in turn``: the default with the query embedded after the keyword leg
+  instead of beside it, and ``..., legs apart`` also with every leg of the hybrid search
+  in a read transaction of its own (the default's and the cached variant's), as before
+  the embedded store ran them in one snapshot: the baselines of those changes, in the
+  same run;
 - ``embed only``: the query embedding alone, per backend, for the share of the search.
 
 With ``--memory`` it also starts ``ragd serve`` once per backend on an empty data
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -84,12 +87,13 @@ class LegsApart:
         return getattr(self._store, name)
 
 
-def legs_apart(container: Container) -> Container:
-    """``container`` with its hybrid ranker over :class:`LegsApart`."""
+def as_before(container: Container, *, legs_apart: bool) -> Container:
+    """``container`` with the query embedded after the keyword leg, not beside it, and
+    with ``legs_apart`` each leg in a transaction of its own too."""
     ranker = container.search.hybrid
-    container.search.hybrid = HybridRanker(
-        cast(Any, LegsApart(container.store)), ranker.embedder, ranker.params
-    )
+    store = cast(Any, LegsApart(container.store)) if legs_apart else container.store
+    params = dataclasses.replace(ranker.params, embed_beside_keyword=False)
+    container.search.hybrid = HybridRanker(store, ranker.embedder, params)
     return container
 
 
@@ -110,10 +114,12 @@ def variants(data_dir: Path) -> dict[str, Container]:
         "torch, 2 threads": container("torch", 2, 0),
         "torch, 1 thread": container("torch", 1, 0),
         "onnx, 2 threads": container("onnx", 2, 0),
-        "onnx, 2 threads, legs apart": legs_apart(container("onnx", 2, 0)),
+        "onnx, 2 threads, embedding in turn": as_before(container("onnx", 2, 0), legs_apart=False),
+        "onnx, 2 threads, in turn, legs apart": as_before(container("onnx", 2, 0), legs_apart=True),
         "onnx, 1 thread": container("onnx", 1, 0),
+        "onnx, 1 thread, embedding in turn": as_before(container("onnx", 1, 0), legs_apart=False),
         "onnx, cached": container("onnx", 0, 100_000),
-        "onnx, cached, legs apart": legs_apart(container("onnx", 0, 100_000)),
+        "onnx, cached, legs apart": as_before(container("onnx", 0, 100_000), legs_apart=True),
         "onnx, cached, BLAS on every core": container("onnx", 0, 100_000),
     }
 

@@ -60,6 +60,12 @@ class QueryCachingEmbedder:
         probe = getattr(self.inner, "foreground_active", None)
         return bool(probe()) if probe else False
 
+    def holds(self, text: str) -> bool:
+        """Whether ``text`` would be answered from memory (counts nothing, moves
+        nothing): a caller may then skip handing the call to another thread."""
+        with self._lock:
+            return cache_key(self.model_name, self.backend, text) in self._entries
+
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
         key = cache_key(self.model_name, self.backend, text)
         with self._lock:

@@ -31,6 +31,7 @@ import numpy as np
 from ragd.domain import Filters, FusionWeights, ScoredId, Vector
 from ragd.embedding.base import Embedder
 from ragd.retrieval.fusion import reciprocal_rank_fusion
+from ragd.retrieval.query_vector import embed_beside, embed_in_turn
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.base import SearchIndex, SnapshotSearch, Store
 
@@ -53,6 +54,9 @@ class HybridParams:
     fusion: Fusion = "adaptive"
     rrf_k: int = 60
     min_depth: int = 100
+    # Where the legs run in Python: embed the query on a helper thread while the keyword
+    # leg runs (ragd.retrieval.query_vector); off, one after the other.
+    embed_beside_keyword: bool = True
     # Adaptive fusion: the keyword weights at full strength once this share of the two
     # legs' top ``agreement_depth`` chunks is common to both; less agreement, less weight.
     agreement_full: float = AGREEMENT_FULL
@@ -155,8 +159,9 @@ class HybridRanker:
                 limit=top_k,
                 weights=self.params.weights,
             )
-        query_vector = self.embedder.embed_query(query)
         terms = keyword_terms(query)
+        embed = embed_beside if self.params.embed_beside_keyword else embed_in_turn
+        query_vector = embed(self.embedder, query)
 
         def rank_over(legs: SearchIndex) -> list[ScoredId]:
             keyword = legs.keyword_search(
@@ -173,15 +178,15 @@ class HybridRanker:
 
             return rank_with_feedback(
                 keyword,
-                query_vector,
+                query_vector(),
                 self.params.weights,
                 vector_search=vector_search,
                 stored_vectors=stored_vectors,
                 fuse=self._fuse,
             )
 
-        # An embedded store runs all the legs in one transaction; the query is embedded
-        # before it opens, so no transaction waits on the model.
+        # An embedded store runs all the legs in one transaction, which waits for the
+        # query's vector after its keyword leg (a read snapshot holds no lock).
         if isinstance(self.store, SnapshotSearch):
             return self.store.search_snapshot(rank_over)
         return rank_over(self.store)
