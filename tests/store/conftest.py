@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,47 @@ def seeded_vector(seed: str, dim: int = DIM) -> Vector:
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     rng = np.random.default_rng(digest)
     return unit(rng.standard_normal(dim))
+
+
+# A small vocabulary for random chunk texts that share terms, so keyword legs overlap.
+GREEK_WORDS = (
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+)
+
+
+class SeededEmbedder:
+    """Embeds a query as :func:`seeded_vector` of its text (a ranker's embedder)."""
+
+    model_name = MODEL
+    dimension = DIM
+
+    def embed_query(self, text: str) -> Vector:
+        return seeded_vector(text)
+
+
+class Without:
+    """``store`` with one of its methods hidden, as a store that lacks it is seen (the
+    ranker then takes its other path): ``Without(store, "hybrid_search")``."""
+
+    def __init__(self, store: AnyStore, hidden: str) -> None:
+        self.store = store
+        self.hidden = hidden
+
+    def __getattr__(self, name: str) -> object:
+        if name == self.hidden:
+            raise AttributeError(name)
+        return getattr(self.store, name)
 
 
 def sha(text: str) -> str:
@@ -263,6 +305,16 @@ def db_url(database_url: str) -> str:
 @pytest.fixture
 def store(db_url: str) -> Iterator[AnyStore]:
     opened = open_test_store(db_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """A migrated SQLite store only, for what only the embedded store does."""
+    opened = open_test_store(f"sqlite:///{tmp_path / 'ragd.db'}")
+    assert isinstance(opened, SqliteStore)
     opened.migrate()
     yield opened
     opened.close()

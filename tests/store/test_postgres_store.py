@@ -15,14 +15,22 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from ragd.config import load_settings
-from ragd.domain import Filters, Vector
+from ragd.domain import Filters
 from ragd.errors import Unavailable
 from ragd.retrieval.hybrid import Fusion, HybridParams, HybridRanker, HybridStore
 from ragd.store.postgres.dialect import postgres_engine_url
 from ragd.store.postgres.store import PostgresStore
 from ragd.store.retry import RetryPolicy, is_transient
 from tests.databases import PostgresForTests
-from tests.store.conftest import AnyStore, StoreFactory, seeded_vector, unit
+from tests.store.conftest import (
+    GREEK_WORDS,
+    AnyStore,
+    SeededEmbedder,
+    StoreFactory,
+    Without,
+    seeded_vector,
+    unit,
+)
 
 
 def test_replicas_migrating_together_do_not_race(
@@ -162,26 +170,6 @@ def test_postgres_urls_use_psycopg() -> None:
     assert postgres_engine_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
 
 
-class _LegsOnly:
-    """The same store seen through its two legs only, so the ranker fuses in Python."""
-
-    def __init__(self, store: PostgresStore) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> object:
-        if name == "hybrid_search":
-            raise AttributeError(name)
-        return getattr(self.store, name)
-
-
-class _SeededEmbedder:
-    model_name = "test-model"
-    dimension = 8
-
-    def embed_query(self, text: str) -> Vector:
-        return seeded_vector(text)
-
-
 @pytest.mark.parametrize("fusion", ["adaptive", "convex"])
 @pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact", "hnsw"])
 def test_one_statement_hybrid_ranks_as_the_python_fusion(
@@ -192,29 +180,15 @@ def test_one_statement_hybrid_ranks_as_the_python_fusion(
     try:
         factory = StoreFactory(store)
         col = factory.collection()
-        words = [
-            "alpha",
-            "beta",
-            "gamma",
-            "delta",
-            "epsilon",
-            "zeta",
-            "eta",
-            "theta",
-            "iota",
-            "kappa",
-            "lambda",
-            "mu",
-        ]
         rng = np.random.default_rng(1)
         for i in range(60):
-            texts = [" ".join(rng.choice(words, 6)) for _ in range(2)]
+            texts = [" ".join(rng.choice(GREEK_WORDS, 6)) for _ in range(2)]
             factory.ready_doc(col.id, texts, metadata={"k": i % 3})
         assert isinstance(store, HybridStore)
-        embedder: Any = _SeededEmbedder()
+        embedder: Any = SeededEmbedder()
         params = HybridParams(fusion=fusion)
         in_sql = HybridRanker(store, embedder, params)
-        in_python = HybridRanker(cast(Any, _LegsOnly(store)), embedder, params)
+        in_python = HybridRanker(cast(Any, Without(store, "hybrid_search")), embedder, params)
         for query in ["alpha beta", "kappa", "zzz unknown", "mu theta iota"]:
             cases: list[Filters] = [{}, {"k": 1}]
             for filters in cases:

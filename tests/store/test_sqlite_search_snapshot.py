@@ -3,7 +3,6 @@ the second vector pass all read one snapshot, and rank exactly as the separate l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -14,52 +13,16 @@ from ragd.domain import Filters, Vector
 from ragd.retrieval.hybrid import Fusion, HybridParams, HybridRanker
 from ragd.store.base import SearchIndex, SnapshotSearch
 from ragd.store.sqlite.store import SqliteStore
-from tests.store.conftest import StoreFactory, open_test_store, seeded_vector
+from tests.store.conftest import (
+    GREEK_WORDS,
+    SeededEmbedder,
+    StoreFactory,
+    Without,
+    open_test_store,
+    seeded_vector,
+)
 
-WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-]
 QUERIES = ["alpha beta", "kappa", "zzz unknown", "mu theta iota", '"delta" OR zeta*']
-
-
-class _SeededEmbedder:
-    model_name = "test-model"
-    dimension = 8
-
-    def embed_query(self, text: str) -> Vector:
-        return seeded_vector(text)
-
-
-class _LegsOnly:
-    """The same store without its snapshot, so every leg is a transaction of its own."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> object:
-        if name == "search_snapshot":
-            raise AttributeError(name)
-        return getattr(self.store, name)
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Any) -> Iterator[SqliteStore]:
-    store = open_test_store(f"sqlite:///{tmp_path / 'ragd.db'}")
-    assert isinstance(store, SqliteStore)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def _fill(factory: StoreFactory, collection_id: str, documents: int, seed: int) -> list[str]:
@@ -67,7 +30,7 @@ def _fill(factory: StoreFactory, collection_id: str, documents: int, seed: int) 
     rng = np.random.default_rng(seed)
     chunk_ids = []
     for i in range(documents):
-        texts = [" ".join(rng.choice(WORDS, 6)) for _ in range(2)]
+        texts = [" ".join(rng.choice(GREEK_WORDS, 6)) for _ in range(2)]
         document = factory.ready_doc(collection_id, texts, metadata={"k": i % 3})
         chunk_ids += [chunk.id for chunk in factory.store.list_chunks(document.id)]
     return chunk_ids
@@ -82,7 +45,7 @@ def _transactions(store: SqliteStore) -> list[int]:
 
 def test_the_store_offers_a_snapshot(sqlite_store: SqliteStore) -> None:
     assert isinstance(sqlite_store, SnapshotSearch)
-    assert not isinstance(_LegsOnly(sqlite_store), SnapshotSearch)
+    assert not isinstance(Without(sqlite_store, "search_snapshot"), SnapshotSearch)
 
 
 @pytest.mark.parametrize("filters", [{}, {"k": 1}], ids=["unfiltered", "filtered"])
@@ -90,13 +53,15 @@ def test_a_hybrid_search_is_one_transaction(sqlite_store: SqliteStore, filters: 
     factory = StoreFactory(sqlite_store)
     col = factory.collection()
     _fill(factory, col.id, 30, seed=1)
-    ranker = HybridRanker(sqlite_store, cast(Any, _SeededEmbedder()), HybridParams())
+    ranker = HybridRanker(sqlite_store, cast(Any, SeededEmbedder()), HybridParams())
     begun = _transactions(sqlite_store)
     hits = ranker.rank("alpha beta", collection_ids=[col.id], filters=filters, top_k=10)
     assert hits, "the query matches"
     assert len(begun) == 1
     separate = HybridRanker(
-        cast(Any, _LegsOnly(sqlite_store)), cast(Any, _SeededEmbedder()), HybridParams()
+        cast(Any, Without(sqlite_store, "search_snapshot")),
+        cast(Any, SeededEmbedder()),
+        HybridParams(),
     )
     begun.clear()
     separate.rank("alpha beta", collection_ids=[col.id], filters=filters, top_k=10)
@@ -112,9 +77,9 @@ def test_the_snapshot_ranks_exactly_as_the_separate_legs(
     _fill(factory, first.id, 40, seed=1)
     _fill(factory, second.id, 25, seed=2)
     params = HybridParams(fusion=fusion)
-    embedder = cast(Any, _SeededEmbedder())
+    embedder = cast(Any, SeededEmbedder())
     in_snapshot = HybridRanker(sqlite_store, embedder, params)
-    separate = HybridRanker(cast(Any, _LegsOnly(sqlite_store)), embedder, params)
+    separate = HybridRanker(cast(Any, Without(sqlite_store, "search_snapshot")), embedder, params)
     scopes = [[first.id], [first.id, second.id]]
     cases: list[Filters] = [{}, {"k": 1}, {"k": 99}]
     for query in QUERIES:

@@ -41,13 +41,17 @@ def keyword_search(
     ``filters``, best first (see the module's docstring for the two ways there)."""
     if not terms or not collection_ids or limit <= 0:
         return []
-    # Every term is a quoted FTS5 string, so no user text is ever FTS5 syntax.
-    match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    match = fts_match(terms)
     if not filters and _covers_every_collection(conn, collection_ids):
-        found = _top_of_the_whole_index(conn, match, collection_ids, limit)
+        found = whole_index_top(conn, match, collection_ids, limit)
         if found is not None:
             return found
-    return _exact(conn, match, collection_ids, filters, limit)
+    return exact_top(conn, match, collection_ids, filters, limit)
+
+
+def fts_match(terms: Sequence[str]) -> str:
+    """Any of ``terms``, each a quoted FTS5 string, so no user text is ever FTS5 syntax."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
 def _covers_every_collection(conn: Connection, collection_ids: Sequence[str]) -> bool:
@@ -55,7 +59,7 @@ def _covers_every_collection(conn: Connection, collection_ids: Sequence[str]) ->
     return int(count) <= len(set(collection_ids))
 
 
-def _top_of_the_whole_index(
+def whole_index_top(
     conn: Connection, match: str, collection_ids: Sequence[str], limit: int
 ) -> list[ScoredId] | None:
     """The FTS table's own top ``limit``, or None when it is not the scope's."""
@@ -76,7 +80,7 @@ def _top_of_the_whole_index(
     return [ScoredId(chunk_public_id(row.id), -float(row.rank)) for row in rows if row.kept]
 
 
-def _exact(
+def exact_top(
     conn: Connection, match: str, collection_ids: Sequence[str], filters: Filters, limit: int
 ) -> list[ScoredId]:
     params: dict[str, Any] = {"match": match, "limit": limit}
@@ -92,4 +96,4 @@ def _exact(
     return [ScoredId(chunk_public_id(row.id), -float(row.rank)) for row in rows]
 
 
-__all__ = ["BM25_WEIGHTS", "keyword_search"]
+__all__ = ["BM25_WEIGHTS", "exact_top", "fts_match", "keyword_search", "whole_index_top"]
