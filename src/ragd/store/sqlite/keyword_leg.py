@@ -2,13 +2,14 @@
 
 Two statements give the same ranking. The exact one joins every matching FTS row to its
 chunk and document, to keep the scope, the filters and ``ready`` documents, and then
-sorts: a query over 5k msmarco chunks matches ~340 rows, and those joins are half of its
-2.3 ms. When a search covers every collection and has no filter, nearly every match is in
-scope, so the top ``limit`` rows of the FTS table alone are ranked first (1.1 ms) and
-only those are joined. That answer is exact when each of them is in scope and ready, or
-when fewer than ``limit`` rows matched at all; otherwise (a document being reprocessed
-among them, a collection created since the check) the exact statement runs after it.
-Both break ties by chunk id, so they agree row for row.
+sorts: a query over 5k msmarco chunks matches ~340 rows, and those joins are over a third
+of its 2.8 ms (p50, top 100). When a search covers every collection and has no filter,
+nearly every match is in scope, so the top ``limit`` rows of the FTS table alone are
+ranked first and only those are joined (1.8 ms; ``benchmarks/sqlite_keyword_leg.py``).
+That answer is exact when each of them is in scope and ready, or when fewer than
+``limit`` rows matched at all; otherwise (a document being reprocessed among them, a
+collection created since the check) the exact statement runs after it. Both break ties
+by chunk id, so they agree row for row.
 """
 
 from __future__ import annotations
