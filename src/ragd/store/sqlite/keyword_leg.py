@@ -17,17 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, text
 
 from ragd.domain import Filters, ScoredId
 from ragd.store.sql.convert import chunk_public_id
 from ragd.store.sqlite.filters import filter_sql, in_clause
-from ragd.store.tables import collections
 
 # bm25() column weights for (title, headings, body): a match in the title or a heading
 # says more about a chunk than one in its body.
 BM25_WEIGHTS = (2.0, 1.5, 1.0)
 _BM25 = f"bm25(chunks_fts, {', '.join(str(w) for w in BM25_WEIGHTS)})"
+# Built once: a search runs it every time, and building the construct costs more Python
+# than SQLite takes to answer it.
+_COUNT_COLLECTIONS = text("SELECT count(*) FROM collections")
 
 
 def keyword_search(
@@ -56,7 +58,7 @@ def fts_match(terms: Sequence[str]) -> str:
 
 
 def _covers_every_collection(conn: Connection, collection_ids: Sequence[str]) -> bool:
-    count = conn.execute(select(func.count()).select_from(collections)).scalar_one()
+    count = conn.execute(_COUNT_COLLECTIONS).scalar_one()
     return int(count) <= len(set(collection_ids))
 
 
