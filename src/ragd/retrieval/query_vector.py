@@ -6,6 +6,13 @@ the other, and both release the GIL. So the model is started on a helper thread 
 the keyword leg runs on the request's thread meanwhile, and the vector legs wait for the
 vector only when they need it. A query already in the embedder's cache skips the thread.
 The helper runs in a copy of the caller's context, so its log lines keep the request id.
+
+The cost, for whoever tunes this next: on SQLite the search's read transaction is open
+while it waits for the vector, so a pooled connection is held through the model's queue
+(the engine's default pool: 5 connections plus 10 overflow). Under many concurrent new
+queries a keyword-only search may then wait for a connection behind them; with ONNX on
+every core the overlap measured within the noise (docs/performance.md), so turning it
+off (``HybridParams.embed_beside_keyword``) costs little if that shows up.
 """
 
 from __future__ import annotations
