@@ -63,7 +63,8 @@ def one_search(container: Container, scope: str, query: str) -> dict[str, float]
             query_vector,
             params.weights,
             vector_search=vector_search,
-            stored_vectors=lambda ids: list(legs.get_vectors(ids).values()),
+            stored_vectors=legs.get_vectors,
+            depth=depth,
         )
 
     store = container.store

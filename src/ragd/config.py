@@ -296,6 +296,11 @@ class Settings(BaseSettings):
     hybrid_final_keyword_weight: float = Field(0.05, ge=0, le=1)
     hybrid_feedback_docs: int = Field(5, ge=0, le=50)
     hybrid_feedback_weight: float = Field(1.0, ge=0, le=10)
+    hybrid_feedback_leg: Literal["search", "rescore"] = Field(
+        "search",
+        description="search: the fed-back vector searches again; rescore: it re-scores "
+        "the first pass's candidates (one vector search fewer).",
+    )
 
     llm_provider: Literal["openai", "anthropic"] = Field(
         "openai", description="openai: any OpenAI-compatible server; anthropic: Messages API."

@@ -14,6 +14,7 @@ from ragd.auth import Scope
 Vector = npt.NDArray[np.float32]
 DocumentStatus = Literal["queued", "processing", "ready", "failed"]
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("queued", "processing", "ready", "failed")
+FeedbackLeg = Literal["search", "rescore"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_JOB_STATUSES: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
@@ -35,6 +36,10 @@ class FusionWeights:
     # have in common; 0 keeps the weights fixed (plain convex fusion).
     agreement_full: float = 0.0
     agreement_depth: int = 10
+    # The feedback round's vector leg: ``search`` the collection again with the fed-back
+    # vector, or ``rescore`` the first pass's candidates (both legs' hits) with it, which
+    # saves a second nearest-neighbour search (docs/performance.md).
+    feedback_leg: FeedbackLeg = "search"
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from ragd.config import load_settings
-from ragd.domain import Filters
+from ragd.domain import FeedbackLeg, Filters
 from ragd.errors import Unavailable
 from ragd.retrieval.hybrid import Fusion, HybridParams, HybridRanker, HybridStore
 from ragd.store.postgres.dialect import postgres_engine_url
+from ragd.store.postgres.search import hybrid_sql, vector_literal
 from ragd.store.postgres.store import PostgresStore
 from ragd.store.retry import RetryPolicy, is_transient
 from tests.databases import PostgresForTests
@@ -170,10 +171,11 @@ def test_postgres_urls_use_psycopg() -> None:
     assert postgres_engine_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
 
 
+@pytest.mark.parametrize("feedback_leg", ["search", "rescore"])
 @pytest.mark.parametrize("fusion", ["adaptive", "convex"])
 @pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact", "hnsw"])
 def test_one_statement_hybrid_ranks_as_the_python_fusion(
-    postgres: PostgresForTests, exact_below: int, fusion: Fusion
+    postgres: PostgresForTests, exact_below: int, fusion: Fusion, feedback_leg: FeedbackLeg
 ) -> None:
     url = postgres.new_database()
     store = PostgresStore(url, load_settings(database_url=url, vector_exact_below=exact_below))
@@ -186,7 +188,8 @@ def test_one_statement_hybrid_ranks_as_the_python_fusion(
             factory.ready_doc(col.id, texts, metadata={"k": i % 3})
         assert isinstance(store, HybridStore)
         embedder: Any = SeededEmbedder()
-        params = HybridParams(fusion=fusion)
+        # A depth below the 120 chunks: the feedback leg is a part of the collection.
+        params = HybridParams(fusion=fusion, feedback_leg=feedback_leg, min_depth=30)
         in_sql = HybridRanker(store, embedder, params)
         in_python = HybridRanker(cast(Any, Without(store, "hybrid_search")), embedder, params)
         for query in ["alpha beta", "kappa", "zzz unknown", "mu theta iota"]:
@@ -199,3 +202,39 @@ def test_one_statement_hybrid_ranks_as_the_python_fusion(
                     assert a.score == pytest.approx(b.score, abs=1e-6)
     finally:
         store.close()
+
+
+def _hnsw_scans(plan: dict[str, Any]) -> int:
+    """How many nodes of an EXPLAIN (FORMAT JSON) plan scan an HNSW index."""
+    own = str(plan.get("Index Name", "")).startswith("ix_chunks_embedding_hnsw")
+    return int(own) + sum(_hnsw_scans(child) for child in plan.get("Plans", []))
+
+
+@pytest.mark.parametrize(("feedback_leg", "scans"), [("search", 2), ("rescore", 1)])
+def test_rescore_plans_one_nearest_neighbour_search(
+    hnsw_store: PostgresStore, feedback_leg: FeedbackLeg, scans: int
+) -> None:
+    """What the re-score saves: the statement's plan holds one HNSW scan, not two."""
+    factory = StoreFactory(hnsw_store)
+    col = factory.collection()
+    factory.ready_doc(col.id, ["alpha beta", "gamma delta"])
+    weights = HybridParams(feedback_leg=feedback_leg).weights
+    query = SeededEmbedder().embed_query("alpha")
+    hnsw_store.hybrid_search(
+        ["alpha"], query, collection_ids=[col.id], filters={}, depth=10, limit=5, weights=weights
+    )  # creates the index of this dimension
+    sql, params = hybrid_sql(
+        ["alpha"],
+        vector_literal(query),
+        len(query),
+        [col.id],
+        {},
+        depth=10,
+        limit=5,
+        weights=weights,
+        exact_below=0,
+    )
+    with hnsw_store.engine.connect() as conn:
+        plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + sql), params).scalar_one()
+    assert _hnsw_scans(plan[0]["Plan"]) == scans
+    hnsw_store.close()

@@ -22,13 +22,13 @@ Filters apply inside every leg, including the feedback search.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ragd.domain import Filters, FusionWeights, ScoredId, Vector
+from ragd.domain import FeedbackLeg, Filters, FusionWeights, ScoredId, Vector
 from ragd.embedding.base import Embedder
 from ragd.retrieval.fusion import reciprocal_rank_fusion
 from ragd.retrieval.query_vector import embed_beside, embed_in_turn
@@ -52,6 +52,9 @@ class HybridParams:
     feedback_docs: int = 5
     feedback_weight: float = 1.0
     fusion: Fusion = "adaptive"
+    # ``search``: the fed-back vector searches the collection again; ``rescore``: it
+    # re-scores the first pass's candidates instead (one nearest-neighbour search fewer).
+    feedback_leg: FeedbackLeg = "search"
     rrf_k: int = 60
     min_depth: int = 100
     # Where the legs run in Python: embed the query on a helper thread while the keyword
@@ -71,6 +74,7 @@ class HybridParams:
             self.feedback_weight,
             agreement_full=self.agreement_full if self.fusion == "adaptive" else 0.0,
             agreement_depth=self.agreement_depth,
+            feedback_leg=self.feedback_leg,
         )
 
 
@@ -173,8 +177,8 @@ class HybridRanker:
                     vector, collection_ids=collection_ids, filters=filters, limit=depth
                 )
 
-            def stored_vectors(chunk_ids: list[str]) -> list[Vector]:
-                return list(legs.get_vectors(chunk_ids).values())
+            def stored_vectors(chunk_ids: list[str]) -> Mapping[str, Vector]:
+                return legs.get_vectors(chunk_ids)
 
             return rank_with_feedback(
                 keyword,
@@ -182,6 +186,7 @@ class HybridRanker:
                 self.params.weights,
                 vector_search=vector_search,
                 stored_vectors=stored_vectors,
+                depth=depth,
                 fuse=self._fuse,
             )
 
@@ -214,7 +219,8 @@ def rank_with_feedback(
     weights: FusionWeights,
     *,
     vector_search: Callable[[Vector], list[ScoredId]],
-    stored_vectors: Callable[[list[str]], list[Vector]],
+    stored_vectors: Callable[[list[str]], Mapping[str, Vector]],
+    depth: int,
     fuse: Fuse = _convex,
 ) -> list[ScoredId]:
     """The hybrid ranking once the keyword leg is in: the first vector pass, the
@@ -228,20 +234,51 @@ def rank_with_feedback(
     feedback = feedback_vector(query_vector, fused, weights, stored_vectors)
     if feedback is None:
         return fused
-    vector = vector_search(feedback)
+    if weights.feedback_leg == "rescore":
+        vector = rescored(feedback, first_pass_ids(keyword, vector), stored_vectors, depth)
+    else:
+        vector = vector_search(feedback)
     return fuse(keyword, vector, weights.final_keyword_weight * scale)
+
+
+def first_pass_ids(keyword: Sequence[ScoredId], vector: Sequence[ScoredId]) -> list[str]:
+    """Every chunk either first-pass leg found, once each."""
+    return list(dict.fromkeys([hit.chunk_id for hit in vector] + [hit.chunk_id for hit in keyword]))
+
+
+def rescored(
+    target: Vector,
+    chunk_ids: list[str],
+    stored_vectors: Callable[[list[str]], Mapping[str, Vector]],
+    depth: int,
+) -> list[ScoredId]:
+    """The vector leg of the feedback round without a second search: the first pass's
+    candidates scored by cosine to ``target``, the best ``depth`` of them. A chunk
+    neither leg found cannot enter, which is what the saved search costs; on the shared
+    datasets it changed almost no top 10 (docs/performance.md). Vectors of another
+    dimension (a collection on another model) are left out, as the search leaves them."""
+    vectors = stored_vectors(chunk_ids)
+    ids = [chunk_id for chunk_id, vector in vectors.items() if vector.shape == target.shape]
+    if not ids:
+        return []
+    matrix = np.stack([vectors[chunk_id] for chunk_id in ids]).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(target))
+    scores = (matrix @ target) / np.where(norms > 0, norms, 1.0)
+    ranked = sorted(zip(ids, scores.tolist(), strict=True), key=lambda hit: (-hit[1], hit[0]))
+    return [ScoredId(chunk_id, float(score)) for chunk_id, score in ranked[:depth]]
 
 
 def feedback_vector(
     query_vector: Vector,
     fused: list[ScoredId],
     weights: FusionWeights,
-    stored_vectors: Callable[[list[str]], list[Vector]],
+    stored_vectors: Callable[[list[str]], Mapping[str, Vector]],
 ) -> Vector | None:
     """Rocchio: the query moved toward the mean of the best first-pass chunks."""
     if weights.feedback_docs <= 0 or not fused:
         return None
-    vectors = stored_vectors([hit.chunk_id for hit in fused[: weights.feedback_docs]])
+    best = [hit.chunk_id for hit in fused[: weights.feedback_docs]]
+    vectors = list(stored_vectors(best).values())
     if not vectors:
         return None
     moved = query_vector + weights.feedback_weight * np.mean(vectors, axis=0)

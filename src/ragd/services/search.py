@@ -66,6 +66,7 @@ class SearchService:
                 feedback_docs=settings.hybrid_feedback_docs,
                 feedback_weight=settings.hybrid_feedback_weight,
                 fusion=settings.hybrid_fusion,
+                feedback_leg=settings.hybrid_feedback_leg,
                 rrf_k=settings.rrf_k,
             ),
         )

@@ -247,6 +247,28 @@ def _scaled(vector_expr: str, weight: float, dim: int) -> str:
 _TIE_BREAK = "('chk_' || id) COLLATE \"C\""
 
 
+def _feedback_leg_cte(
+    weights: FusionWeights, target: str, dim: int, filters: Filters, scope: str
+) -> str:
+    """``vec_fb(id, score)``: the feedback round's vector leg. ``search``: the nearest
+    chunks to the fed-back vector, a second vector search; ``rescore``: the first
+    pass's candidates (both legs' hits, already in scope) scored against it, the best
+    ``depth``, as :func:`ragd.retrieval.hybrid.rescored` does. The candidates go in as
+    an array, which the plan looks up by primary key whatever it is: as ``IN (subquery)``
+    a generic plan joined them by scanning every chunk (590 ms p50 at 1M)."""
+    if weights.feedback_leg == "search":
+        return _vector_cte("vec_fb", target, dim, filters, scope, "depth")
+    dim = int(dim)
+    return f"""vec_fb AS (
+  SELECT c.id, 1 - (c.embedding <=> {target}) AS score
+  FROM chunks AS c
+  WHERE c.id = ANY(ARRAY(SELECT id FROM vec UNION SELECT id FROM kw))
+    AND vector_dims(c.embedding) = {dim}
+  ORDER BY c.embedding <=> {target}, ('chk_' || c.id) COLLATE "C"
+  LIMIT :depth
+)"""
+
+
 def keyword_sql(
     terms: Sequence[str],
     collection_ids: list[str],
@@ -384,7 +406,7 @@ def hybrid_sql(
     SELECT id FROM first_pass ORDER BY score DESC, {_TIE_BREAK} LIMIT :feedback_docs
   )
 )""",
-        _vector_cte("vec_fb", feedback_target, dim, filters, scope, "depth"),
+        _feedback_leg_cte(weights, feedback_target, dim, filters, scope),
         f"""vec_final AS (
   SELECT id, score FROM vec_fb WHERE {feedback_target} IS NOT NULL
   UNION ALL
