@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     # in scope (collections and filters) the search is exact instead of by the index.
     hnsw_ef_search: int = Field(100, ge=1, le=1000)
     vector_exact_below: int = Field(10_000, ge=0, le=10_000_000)
+    # Parallel workers a search statement may start (PostgreSQL's
+    # max_parallel_workers_per_gather, set per statement); -1 keeps the server's.
+    search_parallel_workers: int = Field(
+        0,
+        ge=-1,
+        le=64,
+        description="PostgreSQL: parallel workers per search statement; -1: the server's "
+        "setting. 0 because starting workers cost ~7 ms per vector search (docs/scaling.md).",
+    )
     # Keyword search on PostgreSQL: a tantivy index beside the database gives the BM25
     # statement its candidates (``pip install 'ragd[keyword-index]'``); see docs/scaling.md.
     keyword_index: Literal["off", "tantivy"] = Field(

@@ -238,3 +238,26 @@ def test_rescore_plans_one_nearest_neighbour_search(
         plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + sql), params).scalar_one()
     assert _hnsw_scans(plan[0]["Plan"]) == scans
     hnsw_store.close()
+
+
+@pytest.mark.parametrize("workers", [0, 1, -1])
+def test_search_statements_run_with_the_configured_parallel_workers(
+    postgres: PostgresForTests, workers: int
+) -> None:
+    """A ranking statement sees ``RAGD_SEARCH_PARALLEL_WORKERS`` (-1: the server's
+    setting), for its own transaction only."""
+    url = postgres.new_database()
+    settings = load_settings(database_url=url, search_parallel_workers=workers)
+    store = PostgresStore(url, settings)
+    show = text("SELECT current_setting('max_parallel_workers_per_gather')")
+    try:
+        with store.engine.connect() as conn:
+            server = int(conn.execute(show).scalar_one())
+        seen = "SELECT 1 AS id, current_setting('max_parallel_workers_per_gather')::float8 AS score"
+        for generic_plan in (False, True):
+            (hit,) = store._index.ranked(seen, {}, generic_plan=generic_plan)
+            assert hit.score == (server if workers < 0 else workers)
+        with store.engine.connect() as conn:
+            assert int(conn.execute(show).scalar_one()) == server
+    finally:
+        store.close()

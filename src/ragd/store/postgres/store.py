@@ -44,6 +44,7 @@ class PostgresStore(SqlStore):
             keyword_index=_keyword_index(settings),
             keyword_candidates=settings.keyword_candidates,
             keyword_exact_below=settings.keyword_exact_below,
+            parallel_workers=settings.search_parallel_workers,
         )
         super().__init__(db, self._index, audit)
 
