@@ -21,12 +21,14 @@ searches. Query vectors are cached per text (ragd's query cache), so only the fu
 differs between the ``--fusion`` values evaluated.
 
     .venv/bin/python benchmarks/fusion_conditions.py [--fusion adaptive --fusion convex]
+        [--feedback-leg search --feedback-leg rescore]
         [--condition msmarco ...] [--data-dir DIR] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -39,6 +41,7 @@ from typing import cast, get_args
 
 from ragd.config import load_settings
 from ragd.container import Container
+from ragd.domain import FeedbackLeg
 from ragd.retrieval.hybrid import Fusion, HybridRanker
 from ragd.retrieval.terms import keyword_terms
 from ragd.services.evaluation.beir import BeirDataset, CorpusDoc, load_beir
@@ -168,21 +171,26 @@ def conditions(container: Container, data_dir: Path, names: list[str]) -> list[C
     return found
 
 
-def evaluate(container: Container, condition: Condition, fusions: list[str]) -> dict[str, float]:
-    """nDCG@10 of both legs and of the hybrid under each fusion."""
+def evaluate(
+    container: Container, condition: Condition, fusions: list[str], legs: list[str]
+) -> dict[str, float]:
+    """nDCG@10 of both legs and of the hybrid under each fusion and feedback leg (the
+    second search, the key without a suffix, or the re-score of the first pass)."""
     row: dict[str, float] = {}
     for mode in ("keyword", "vector"):
         row[mode] = evaluate_mode(
             container, condition.dataset, condition.ingest, mode, 10
         ).metrics.ndcg
     default = container.search.hybrid
-    for fusion in fusions:
-        params = replace(default.params, fusion=cast(Fusion, fusion))
+    for fusion, leg in itertools.product(fusions, legs):
+        params = replace(
+            default.params, fusion=cast(Fusion, fusion), feedback_leg=cast(FeedbackLeg, leg)
+        )
         container.search.hybrid = HybridRanker(container.store, container.search.embedder, params)
         metrics = evaluate_mode(
             container, condition.dataset, condition.ingest, "hybrid", 10
         ).metrics
-        row[f"hybrid {fusion}"] = metrics.ndcg
+        row[f"hybrid {fusion}" + ("" if leg == "search" else f" {leg}")] = metrics.ndcg
     container.search.hybrid = default
     return row
 
@@ -197,6 +205,9 @@ def print_row(name: str, row: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fusion", action="append", default=None, choices=get_args(Fusion))
+    parser.add_argument(
+        "--feedback-leg", action="append", default=None, choices=get_args(FeedbackLeg)
+    )
     parser.add_argument("--condition", action="append", default=None, choices=sorted(CONDITIONS))
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/ragd-fusion-conditions"))
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS)
@@ -213,10 +224,11 @@ def main() -> None:
     container = Container(settings)
     container.store.migrate()
     fusions = args.fusion or [settings.hybrid_fusion]
+    legs = args.feedback_leg or [settings.hybrid_feedback_leg]
     results: dict[str, dict[str, float]] = {}
     try:
         for condition in conditions(container, args.data_dir, args.condition or list(CONDITIONS)):
-            results[condition.name] = evaluate(container, condition, fusions)
+            results[condition.name] = evaluate(container, condition, fusions, legs)
             if not args.json:
                 print_row(condition.name, results[condition.name])
     finally:

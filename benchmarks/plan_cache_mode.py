@@ -25,10 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sqlalchemy import text
 
 import scale
-from ragd.config import load_settings
 from ragd.retrieval.hybrid import HybridParams
 from ragd.retrieval.terms import keyword_terms
-from ragd.store import open_store
 from ragd.store.postgres.search import hybrid_sql, keyword_sql, vector_literal
 
 MODES = ("auto", "force_generic_plan")
@@ -73,43 +71,19 @@ def run(conn: Any, sql: str, params: dict[str, Any], mode: str) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    scale.stored_database_arguments(parser)
-    parser.add_argument("--index-dir", type=Path, required=True)
-    parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None)
+    scale.stored_index_arguments(parser, queries=100)
     args = parser.parse_args()
     queries = scale.stored_queries(args.cache, args.queries)
     result: dict[str, Any] = {"queries": len(queries), "rounds": args.rounds}
-    with scale.postgres(args.pgdata) as new_database:
-        url = new_database("ragd_scale", keep=True)
-        settings = load_settings(
-            database_url=url,
-            keyword_index="tantivy",
-            keyword_index_dir=args.index_dir,
-            keyword_index_interval_s=0,
-        )
-        store: Any = open_store(settings)
-        try:
-            (collection,) = [c for c in store.list_collections() if c.name == "scale"]
-            result["collection_chunks"] = collection.chunk_count
-            built = statements(store, [collection.id], queries)
-            with store.engine.connect() as conn:
-                for kind, work in built.items():
-                    times: dict[str, list[float]] = {mode: [] for mode in MODES}
-                    same = 0
-                    for _ in range(args.rounds):
-                        for sql, params in work:
-                            rows = {}
-                            for mode in MODES:
-                                ms, rows[mode] = run(conn, sql, params, mode)
-                                times[mode].append(ms)
-                            same += len({tuple(r) for r in rows.values()}) == 1
-                    result[kind] = {mode: scale.p50_p99(t) for mode, t in times.items()}
-                    result[kind]["same_rows"] = f"{same}/{len(work) * args.rounds}"
-                    scale.log(f"{kind}: {result[kind]}")
-        finally:
-            store.close()
+    with scale.stored_collection(args.pgdata, args.index_dir) as (store, collection):
+        result["collection_chunks"] = collection.chunk_count
+        built = statements(store, [collection.id], queries)
+        with store.engine.connect() as conn:
+            for kind, work in built.items():
+                result[kind] = scale.in_turns(
+                    work, MODES, lambda item, mode: run(conn, item[0], item[1], mode), args.rounds
+                )
+                scale.log(f"{kind}: {result[kind]}")
     scale.report(result, args.out)
 
 

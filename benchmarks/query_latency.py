@@ -16,6 +16,8 @@ them alike:
   in a read transaction of its own (the default's and the cached variant's), as before
   the embedded store ran them in one snapshot: the baselines of those changes, in the
   same run;
+- ``..., feedback rescore``: the feedback round re-scoring the first pass's candidates
+  instead of a second vector search (``RAGD_HYBRID_FEEDBACK_LEG=rescore``);
 - ``embed only``: the query embedding alone, per backend, for the share of the search.
 
 With ``--memory`` it also starts ``ragd serve`` once per backend on an empty data
@@ -97,6 +99,15 @@ def as_before(container: Container, *, legs_apart: bool) -> Container:
     return container
 
 
+def rescoring(container: Container) -> Container:
+    """``container`` with the feedback round re-scoring the first pass's candidates
+    (``RAGD_HYBRID_FEEDBACK_LEG=rescore``) instead of searching again."""
+    ranker = container.search.hybrid
+    params = dataclasses.replace(ranker.params, feedback_leg="rescore")
+    container.search.hybrid = HybridRanker(container.store, ranker.embedder, params)
+    return container
+
+
 def variants(data_dir: Path) -> dict[str, Callable[[], Container]]:
     """How to build each variant's container, on the same database (each with its own
     embedder)."""
@@ -125,7 +136,9 @@ def variants(data_dir: Path) -> dict[str, Callable[[], Container]]:
         "onnx, 1 thread, embedding in turn": lambda: as_before(
             container("onnx", 1, 0), legs_apart=False
         ),
+        "onnx, 2 threads, feedback rescore": lambda: rescoring(container("onnx", 2, 0)),
         "onnx, cached": lambda: container("onnx", 0, 100_000),
+        "onnx, cached, feedback rescore": lambda: rescoring(container("onnx", 0, 100_000)),
         "onnx, cached, legs apart": lambda: as_before(
             container("onnx", 0, 100_000), legs_apart=True
         ),

@@ -113,6 +113,31 @@ def p50_p99(samples: Sequence[float], digits: int = 2) -> dict[str, float]:
     }
 
 
+def in_turns(
+    work: Sequence[Any],
+    variants: Sequence[str],
+    run: Callable[[Any, str], tuple[float, Sequence[Any]]],
+    rounds: int,
+) -> dict[str, Any]:
+    """Each item of ``work`` run under every variant in turn (so that a shared
+    machine's load falls on all alike), ``rounds`` times: p50 / p99 per variant and in
+    how many turns every variant returned the same rows. ``run(item, variant)`` returns
+    the milliseconds and the rows."""
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
+    same = 0
+    for _ in range(rounds):
+        for item in work:
+            rows = set()
+            for variant in variants:
+                ms, found = run(item, variant)
+                times[variant].append(ms)
+                rows.add(tuple(found))
+            same += len(rows) == 1
+    summary: dict[str, Any] = {variant: p50_p99(t) for variant, t in times.items()}
+    summary["same_rows"] = f"{same}/{len(work) * rounds}"
+    return summary
+
+
 def report(result: dict[str, Any], out: Path | None) -> None:
     """Print ``result`` as JSON, and write it to ``out`` when given."""
     output = json.dumps(result, indent=2)
@@ -287,6 +312,16 @@ def stored_queries(cache_dir: Path, count: int) -> list[Query]:
     return make_queries(corpus, count)
 
 
+def stored_index_arguments(parser: argparse.ArgumentParser, queries: int) -> None:
+    """What a benchmark on the stored database and its keyword index takes: the
+    database's place, ``--index-dir``, ``--queries``, ``--rounds`` and ``--out``."""
+    stored_database_arguments(parser)
+    parser.add_argument("--index-dir", type=Path, required=True)
+    parser.add_argument("--queries", type=int, default=queries)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+
+
 def stored_database_arguments(parser: argparse.ArgumentParser) -> None:
     """``--pgdata`` and ``--cache``, defaulting to where this script keeps them."""
     parser.add_argument(
@@ -323,6 +358,26 @@ class FixedEmbedder:
 
 
 # -- PostgreSQL server ----------------------------------------------------------------------
+
+
+@contextmanager
+def stored_collection(pgdata: Path, index_dir: Path) -> Iterator[tuple[Any, Any]]:
+    """The store on the database a run of this script left in ``pgdata``, with the
+    keyword index built in ``index_dir`` (not synced in the background), and its
+    ``scale`` collection: what the benchmarks that reuse the database measure."""
+    with postgres(pgdata) as new_database:
+        settings = load_settings(
+            database_url=new_database("ragd_scale", keep=True),
+            keyword_index="tantivy",
+            keyword_index_dir=index_dir,
+            keyword_index_interval_s=0,
+        )
+        store: Any = open_store(settings)
+        try:
+            (collection,) = [c for c in store.list_collections() if c.name == "scale"]
+            yield store, collection
+        finally:
+            store.close()
 
 
 @contextmanager
@@ -1479,8 +1534,13 @@ def plot(results: dict[str, Any]) -> None:
                 )
     # The keyword index's runs (RAGD_KEYWORD_INDEX=tantivy), merged in from their own
     # result files: {size: {leg: {filter: latency}}} under "keyword_index_series" (format
-    # 1, 300 candidates) and "keyword_index_format2" (format 2, 100 candidates).
-    series = (("keyword_index_series", "x", ""), ("keyword_index_format2", "*", " (format 2)"))
+    # 1, 300 candidates), "keyword_index_format2" (format 2, 100 candidates) and
+    # "keyword_index_parallel0" (the same, generic plans, no parallel workers).
+    series = (
+        ("keyword_index_series", "x", ""),
+        ("keyword_index_format2", "*", " (format 2)"),
+        ("keyword_index_parallel0", "P", " (no parallel workers)"),
+    )
     for key, marker, suffix in series:
         indexed = results.get(key, {})
         indexed_sizes = sorted(int(s) for s in indexed)
