@@ -29,7 +29,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import text
 
 import scale
 from ragd.domain import FeedbackLeg, Filters, FusionWeights
@@ -69,17 +68,6 @@ def hybrid_statement(
     )
 
 
-def timed_statement(
-    conn: Any, local: tuple[str, dict[str, str]], sql: str, params: dict[str, Any]
-) -> tuple[float, list[int]]:
-    """The statement as the store runs it: after the same local settings."""
-    with conn.begin():
-        conn.execute(text(local[0]), local[1])
-        started = time.perf_counter()
-        rows = conn.execute(text(sql), params).all()
-        return (time.perf_counter() - started) * 1000, [row.id for row in rows]
-
-
 def statement_rounds(
     store: Any, scope: list[str], queries: list[scale.Query], rounds: int
 ) -> dict[str, Any]:
@@ -97,13 +85,13 @@ def statement_rounds(
         )
     times: dict[str, list[float]] = {leg: [] for leg in LEGS}
     tops: list[dict[str, list[int]]] = []
-    local = index._local_settings(True)
+    local = index.local_settings[True]  # as the store runs it: generic plan, its workers
     with store.engine.connect() as conn:
         for _ in range(rounds):
             for statements in built:
                 top: dict[str, list[int]] = {}
                 for leg in LEGS:
-                    ms, top[leg] = timed_statement(conn, local, *statements[leg])
+                    ms, top[leg] = scale.timed_statement(conn, *statements[leg], local)
                     times[leg].append(ms)
                 tops.append(top)
     return summary(times, tops)

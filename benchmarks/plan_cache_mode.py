@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import text
 
 import scale
 from ragd.retrieval.hybrid import HybridParams
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.postgres.search import hybrid_sql, keyword_sql, vector_literal
+from ragd.store.postgres.search_index import local_settings_sql
 
 MODES = ("auto", "force_generic_plan")
 
@@ -61,12 +60,8 @@ def statements(store: Any, scope: list[str], queries: list[scale.Query]) -> dict
 
 
 def run(conn: Any, sql: str, params: dict[str, Any], mode: str) -> tuple[float, list[int]]:
-    with conn.begin():
-        if mode != "auto":
-            conn.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
-        started = time.perf_counter()
-        rows = conn.execute(text(sql), params).all()
-        return (time.perf_counter() - started) * 1000, [row.id for row in rows]
+    local = {} if mode == "auto" else {"plan_cache_mode": mode}
+    return scale.timed_statement(conn, sql, params, local_settings_sql(local))
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ from ragd.retrieval.stopwords import QUERY_STOP_WORDS as STOP_WORDS
 from ragd.retrieval.terms import keyword_terms
 from ragd.store import open_store
 from ragd.store.postgres.search import hnsw_index_sql, hybrid_sql, keyword_sql, vector_literal
+from ragd.store.postgres.search_index import LocalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 # A worktree is not next to ../shared: RAGD_BENCH_MSMARCO names the dataset elsewhere.
@@ -111,6 +112,20 @@ def p50_p99(samples: Sequence[float], digits: int = 2) -> dict[str, float]:
         "p50_ms": round(percentile(samples, 50), digits),
         "p99_ms": round(percentile(samples, 99), digits),
     }
+
+
+def timed_statement(
+    conn: Any, sql: str, params: dict[str, Any], settings: LocalSettings
+) -> tuple[float, list[int]]:
+    """Milliseconds and row ids of one ranking statement in a transaction of its own,
+    after the statement that sets its transaction's settings (``local_settings_sql``,
+    as the store runs its own: ``PostgresSearchIndex.local_settings``)."""
+    with conn.begin():
+        if settings:
+            conn.execute(text(settings[0]), settings[1])
+        started = time.perf_counter()
+        rows = conn.execute(text(sql), params).all()
+        return (time.perf_counter() - started) * 1000, [row.id for row in rows]
 
 
 def in_turns(

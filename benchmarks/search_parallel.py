@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import scale
 from feedback_leg import DEPTH, LEGS, LIMIT, hybrid_statement
 from ragd.retrieval.terms import keyword_terms
 from ragd.store.postgres.search import keyword_sql, vector_literal, vector_sql
+from ragd.store.postgres.search_index import local_settings_sql
 
 WORKERS = ("workers server", "workers 0")
 
@@ -66,15 +66,10 @@ def statements(store: Any, scope: list[str], queries: list[scale.Query]) -> dict
 
 def run(conn: Any, statement: tuple[str, dict[str, Any], bool], workers: str) -> tuple[float, Any]:
     sql, params, generic = statement
-    with conn.begin():
-        if generic:
-            conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
-        if workers != "workers server":
-            count = int(workers.removeprefix("workers "))
-            conn.execute(text(f"SET LOCAL max_parallel_workers_per_gather = {count}"))
-        started = time.perf_counter()
-        rows = conn.execute(text(sql), params).all()
-        return (time.perf_counter() - started) * 1000, [row.id for row in rows]
+    local = {"plan_cache_mode": "force_generic_plan"} if generic else {}
+    if workers != "workers server":
+        local["max_parallel_workers_per_gather"] = workers.removeprefix("workers ")
+    return scale.timed_statement(conn, sql, params, local_settings_sql(local))
 
 
 def main() -> None:

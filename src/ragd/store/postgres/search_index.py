@@ -12,7 +12,7 @@ that leaves few chunks, it runs the exact statement over every matching chunk.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, text
@@ -36,6 +36,18 @@ if TYPE_CHECKING:
 PENDING_CAP = 10_000
 # A filter that would need more candidates than this to fill a result: the exact path.
 MAX_CANDIDATES = 20_000
+
+
+LocalSettings = tuple[str, dict[str, str]] | None
+
+
+def local_settings_sql(values: Mapping[str, str]) -> LocalSettings:
+    """One statement that sets ``values`` for the current transaction only (one round
+    trip, whatever it sets), or None when there is nothing to set."""
+    if not values:
+        return None
+    calls = ", ".join(f"set_config('{name}', :setting_{n}, true)" for n, name in enumerate(values))
+    return f"SELECT {calls}", {f"setting_{n}": value for n, value in enumerate(values.values())}
 
 
 class PostgresSearchIndex:
@@ -66,6 +78,15 @@ class PostgresSearchIndex:
         self.keyword_candidates = keyword_candidates
         self.keyword_exact_below = keyword_exact_below
         self.parallel_workers = parallel_workers
+        # What each ranking statement's transaction sets, built once, by whether the
+        # statement runs on a generic plan.
+        workers = {"max_parallel_workers_per_gather": str(parallel_workers)}
+        common = {} if parallel_workers < 0 else workers
+        generic = {"plan_cache_mode": "force_generic_plan"}
+        self.local_settings: dict[bool, LocalSettings] = {
+            False: local_settings_sql(common),
+            True: local_settings_sql(generic | common),
+        }
 
     def keyword_search(
         self, terms: Sequence[str], *, collection_ids: Sequence[str], filters: Filters, limit: int
@@ -156,7 +177,7 @@ class PostgresSearchIndex:
         1M chunks that cost a vector search 17.7 ms p50 against 1.6 ms without workers,
         and the hybrid statement 40 against 11.4 ms, the same rows (docs/scaling.md,
         "Parallel workers")."""
-        local = self._local_settings(generic_plan)
+        local = self.local_settings[generic_plan]
 
         def work(conn: Connection) -> Sequence[Row[Any]]:
             if local:
@@ -165,22 +186,3 @@ class PostgresSearchIndex:
 
         rows = self._db.read(work)
         return [ScoredId(chunk_public_id(row.id), float(row.score)) for row in rows]
-
-    def _local_settings(self, generic_plan: bool) -> tuple[str, dict[str, str]] | None:
-        """One statement that sets what a ranking statement's transaction needs (one
-        round trip, whatever it sets), or None when nothing is to be set."""
-        values: dict[str, str] = {}
-        if generic_plan:
-            values["plan_cache_mode"] = "force_generic_plan"
-        if self.parallel_workers >= 0:
-            values["max_parallel_workers_per_gather"] = str(self.parallel_workers)
-        if not values:
-            return None
-        calls = ", ".join(
-            f"set_config('{name}', :setting_{n}, true)" for n, name in enumerate(values)
-        )
-        bound = {f"setting_{n}": value for n, value in enumerate(values.values())}
-        return f"SELECT {calls}", bound
-
-
-__all__ = ["MAX_CANDIDATES", "PENDING_CAP", "PostgresSearchIndex"]
