@@ -71,16 +71,71 @@ def _scope_sql(collection_ids: list[str], filters: Filters, params: dict[str, An
     )
 
 
+def scope_size_ctes(filters: Filters, params: dict[str, Any], cap: int) -> list[str]:
+    """``scope_size(chunks)``: the ready chunks in a filtered scope, exact below ``cap``
+    and at least ``cap`` above it. It sums the documents' own ``chunk_count`` in a running
+    total that stops at the cap, so it reads the filter's documents until then and never a
+    chunk: counting the chunks, joined to their documents, took 25-36 ms at 1M chunks for
+    a cap of 10,000, in every filtered search (docs/scaling.md, "Filters at 1M").
+
+    The documents come from a MATERIALIZED CTE, read only as far as the running total
+    needs: planned on its own, it is planned to read them all (the metadata index for a
+    selective filter), whereas under the total's ``LIMIT 1`` the planner counted on
+    stopping early and scanned every document when the filter was selective. A document's
+    ``chunk_count`` is written with its chunks (and by a reindex switch), so the two
+    agree; where they briefly would not, only the choice of path depends on it."""
+    params["size_cap"] = cap
+    scope = "d.collection_id = ANY(:collection_ids) AND d.status = 'ready'" + filter_sql(
+        filters, params
+    )
+    return [
+        f"scope_docs AS MATERIALIZED (SELECT d.chunk_count FROM documents AS d WHERE {scope})",
+        """scope_size AS (
+  SELECT coalesce(
+    (SELECT s.run FROM (
+       SELECT sum(chunk_count) OVER (ROWS UNBOUNDED PRECEDING) AS run FROM scope_docs
+     ) AS s WHERE s.run >= :size_cap LIMIT 1),
+    (SELECT coalesce(sum(chunk_count), 0) FROM scope_docs)) AS chunks
+)""",
+    ]
+
+
+def _hits_cte(scope: str, among: str, small_scope: bool) -> str:
+    """``hits(id, search_tsv, search_len)``: the chunks in scope that hold a query term.
+
+    ``small_scope``: the statement also has ``kw_small(exact)``, and when it is true the
+    chunks are found from the scope instead (its documents by the metadata index, their
+    chunks by document), each tested against the query. PostgreSQL cannot estimate a
+    ``tsquery`` built in the statement, assumes 5,000 hits, and reads them by the
+    full-text index: at 1M chunks under a filter that left 9,770, a 3-term query read
+    112,659 hits and looked each one's document up, 870 ms. The function form of ``@@``
+    (``ts_match_vq``) is the same test with no index behind it, so that branch can only
+    start from the filter."""
+    matched = f"""SELECT c.id, c.search_tsv, c.search_len
+  FROM chunks AS c JOIN documents AS d ON d.id = c.document_id, tsq
+  WHERE {among}c.search_tsv @@ tsq.query AND {scope}"""
+    if not small_scope:
+        return f"hits AS (\n  {matched}\n)"
+    return f"""hits AS (
+  {matched} AND NOT (SELECT exact FROM kw_small)
+  UNION ALL
+  SELECT c.id, c.search_tsv, c.search_len
+  FROM documents AS d JOIN chunks AS c ON c.document_id = d.id, tsq
+  WHERE (SELECT exact FROM kw_small) AND ts_match_vq(c.search_tsv, tsq.query) AND {scope}
+)"""
+
+
 def _keyword_ctes(
     terms: Sequence[str],
     scope: str,
     params: dict[str, Any],
     depth_param: str,
     candidates: Sequence[int] | None = None,
+    small_scope: bool = False,
 ) -> str:
     """CTEs ending in ``kw(id, score)``: the BM25 top ``depth_param`` chunks, among
     ``candidates`` (chunk row ids, from the keyword index) when given: the same scores,
-    computed for those rows only."""
+    computed for those rows only. ``small_scope``: see :func:`_hits_cte`."""
     params["query"] = " ".join(terms)
     among = ""
     if candidates is not None:
@@ -110,11 +165,7 @@ tsq AS (
          array_agg(lexeme) AS lexemes
   FROM q
 ),
-hits AS (
-  SELECT c.id, c.search_tsv, c.search_len
-  FROM chunks AS c JOIN documents AS d ON d.id = c.document_id, tsq
-  WHERE {among}c.search_tsv @@ tsq.query AND {scope}
-),
+{_hits_cte(scope, among, small_scope)},
 kw AS (
   -- Rounded to 1e-9: the sum's order of terms follows the plan, so two chunks that tie
   -- could otherwise differ in the last bit and swap places between two plans (the
@@ -143,23 +194,36 @@ kw AS (
 
 
 def _small_scope_cte(
-    collection_ids: list[str], filters: Filters, scope: str, params: dict[str, Any], cap: int
+    name: str, cap_param: str, filters: Filters, params: dict[str, Any], cap: int
 ) -> str:
-    """``small(exact)``: whether the scope holds fewer than ``cap`` ready chunks, so an
-    exact scan is cheap and complete. Counting stops at ``cap``; without a filter the
-    trigger-kept totals answer at once."""
-    params["exact_cap"] = cap
+    """``name(exact)``: whether the scope holds fewer than ``cap`` ready chunks, so an
+    exact scan is cheap and complete. Without a filter the trigger-kept totals answer at
+    once; with one, ``scope_size`` (:func:`scope_size_ctes`) does."""
+    params[cap_param] = cap
     if cap <= 0:
-        return "small AS (SELECT false AS exact)"
+        return f"{name} AS (SELECT false AS exact)"
     if not filters:
         return (
-            "small AS (SELECT coalesce(sum(chunks), 0) < :exact_cap AS exact "
+            f"{name} AS (SELECT coalesce(sum(chunks), 0) < :{cap_param} AS exact "
             "FROM keyword_stats WHERE collection_id = ANY(:collection_ids))"
         )
-    return (
-        "small AS (SELECT count(*) < :exact_cap AS exact FROM (SELECT 1 FROM chunks AS c "
-        f"JOIN documents AS d ON d.id = c.document_id WHERE {scope} LIMIT :exact_cap) AS s)"
-    )
+    return f"{name} AS (SELECT chunks < :{cap_param} AS exact FROM scope_size)"
+
+
+def _scope_ctes(
+    filters: Filters, params: dict[str, Any], exact_below: int, keyword_exact_below: int | None
+) -> list[str]:
+    """The CTEs that size the scope: ``small`` for the vector legs (``exact_below``) and,
+    when ``keyword_exact_below`` is given (a filtered exact keyword leg), ``kw_small``."""
+    ctes = []
+    if filters:
+        ctes += scope_size_ctes(filters, params, max(exact_below, keyword_exact_below or 0))
+    ctes.append(_small_scope_cte("small", "exact_cap", filters, params, exact_below))
+    if keyword_exact_below is not None:
+        ctes.append(
+            _small_scope_cte("kw_small", "kw_exact_cap", filters, params, keyword_exact_below)
+        )
+    return ctes
 
 
 def _vector_cte(
@@ -275,11 +339,31 @@ def keyword_sql(
     filters: Filters,
     limit: int,
     candidates: Sequence[int] | None = None,
+    *,
+    keyword_exact_below: int = 0,
 ) -> tuple[str, dict[str, Any]]:
+    """The BM25 top ``limit``: of ``candidates`` when given, else of every matching
+    chunk, found from the scope when a filter leaves fewer than ``keyword_exact_below``
+    chunks (:func:`_hits_cte`)."""
     params: dict[str, Any] = {"limit": limit}
     scope = _scope_sql(collection_ids, filters, params)
-    ctes = _keyword_ctes(terms, scope, params, "limit", candidates)
-    return f"WITH {ctes}\nSELECT id, score FROM kw ORDER BY score DESC, id", params
+    small_scope = _keyword_small_scope(filters, candidates, keyword_exact_below)
+    ctes = []
+    if small_scope:
+        ctes += scope_size_ctes(filters, params, keyword_exact_below)
+        ctes.append(
+            _small_scope_cte("kw_small", "kw_exact_cap", filters, params, keyword_exact_below)
+        )
+    ctes.append(_keyword_ctes(terms, scope, params, "limit", candidates, small_scope))
+    return "WITH " + ",\n".join(ctes) + "\nSELECT id, score FROM kw ORDER BY score DESC, id", params
+
+
+def _keyword_small_scope(
+    filters: Filters, candidates: Sequence[int] | None, keyword_exact_below: int
+) -> bool:
+    """Whether an exact keyword leg needs the small-scope branch: only under a filter
+    (a whole collection's size is not what makes the full-text index the wrong start)."""
+    return bool(filters) and candidates is None and keyword_exact_below > 0
 
 
 def keyword_plan_sql(
@@ -305,16 +389,19 @@ def keyword_plan_sql(
         "pending_cap": pending_cap,
         "exact_cap": exact_cap,
     }
+    ctes = [
+        f"pending AS MATERIALIZED (\n  SELECT chunk_id, op FROM keyword_log "
+        f"WHERE {UNSEEN_LOG} LIMIT :pending_cap\n)"
+    ]
     scope_chunks = "NULL::bigint"
     if filters:
-        scope = _scope_sql(collection_ids, filters, params)
-        scope_chunks = (
-            "(SELECT count(*) FROM (SELECT 1 FROM chunks AS c JOIN documents AS d "
-            f"ON d.id = c.document_id WHERE {scope} LIMIT :exact_cap) AS s)"
-        )
-    sql = f"""WITH pending AS MATERIALIZED (
-  SELECT chunk_id, op FROM keyword_log WHERE {UNSEEN_LOG} LIMIT :pending_cap
-)
+        params["collection_ids"] = collection_ids
+        ctes += scope_size_ctes(filters, params, exact_cap)
+        scope_chunks = "(SELECT chunks FROM scope_size)"
+    sql = (
+        "WITH "
+        + ",\n".join(ctes)
+        + f"""
 SELECT (SELECT array_agg(DISTINCT u.lexeme)
         FROM unnest(to_tsvector('english'::regconfig, ragd_fold(:query))) AS u) AS lexemes,
        (SELECT array_agg(chunk_id) FROM pending WHERE op = 'i') AS inserted,
@@ -322,6 +409,7 @@ SELECT (SELECT array_agg(DISTINCT u.lexeme)
        (SELECT pruned_below > pg_snapshot_xmin(CAST(:watermark AS pg_snapshot))
         FROM keyword_log_horizon WHERE id = 1) AS behind,
        {scope_chunks} AS scope_chunks"""
+    )
     return sql, params
 
 
@@ -350,10 +438,10 @@ def vector_sql(
     """Nearest chunks by cosine, exact or by the index as the scope's size decides."""
     params: dict[str, Any] = {"vector": literal, "limit": limit}
     scope = _scope_sql(collection_ids, filters, params)
-    small = _small_scope_cte(collection_ids, filters, scope, params, exact_below)
-    nearest = _vector_cte("vec", "CAST(:vector AS vector)", dim, filters, scope, "limit")
+    ctes = _scope_ctes(filters, params, exact_below, None)
+    ctes.append(_vector_cte("vec", "CAST(:vector AS vector)", dim, filters, scope, "limit"))
     return (
-        f"WITH {small},\n{nearest}\nSELECT id, score FROM vec ORDER BY score DESC, id",
+        "WITH " + ",\n".join(ctes) + "\nSELECT id, score FROM vec ORDER BY score DESC, id",
         params,
     )
 
@@ -370,6 +458,7 @@ def hybrid_sql(
     weights: FusionWeights,
     exact_below: int,
     candidates: Sequence[int] | None = None,
+    keyword_exact_below: int = 0,
 ) -> tuple[str, dict[str, Any]]:
     """The whole hybrid ranking of :class:`ragd.retrieval.hybrid.HybridRanker` (convex
     fusion, its keyword weights scaled by the legs' agreement when adaptive, then one
@@ -391,9 +480,10 @@ def hybrid_sql(
     query = "CAST(:vector AS vector)"
     scale = "(SELECT scale FROM agree)"
     feedback_target = "(SELECT v FROM fb)"
+    small_scope = _keyword_small_scope(filters, candidates, keyword_exact_below)
     ctes = [
-        _keyword_ctes(terms, scope, params, "depth", candidates),
-        _small_scope_cte(collection_ids, filters, scope, params, exact_below),
+        *_scope_ctes(filters, params, exact_below, keyword_exact_below if small_scope else None),
+        _keyword_ctes(terms, scope, params, "depth", candidates, small_scope),
         _vector_cte("vec", query, dim, filters, scope, "depth"),
         _normalized_cte("kw_n", "kw"),
         _normalized_cte("vec_n", "vec"),
@@ -437,6 +527,7 @@ __all__ = [
     "hybrid_sql",
     "keyword_plan_sql",
     "keyword_sql",
+    "scope_size_ctes",
     "survivors_sql",
     "vector_literal",
     "vector_sql",

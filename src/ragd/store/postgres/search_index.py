@@ -92,7 +92,14 @@ class PostgresSearchIndex:
         self, terms: Sequence[str], *, collection_ids: Sequence[str], filters: Filters, limit: int
     ) -> list[ScoredId]:
         candidates = self.keyword_candidates_for(terms, collection_ids, filters, limit)
-        sql, params = keyword_sql(terms, list(collection_ids), filters, limit, candidates)
+        sql, params = keyword_sql(
+            terms,
+            list(collection_ids),
+            filters,
+            limit,
+            candidates,
+            keyword_exact_below=self.keyword_exact_below,
+        )
         return self.ranked(sql, params, generic_plan=candidates is not None)
 
     def keyword_candidates_for(

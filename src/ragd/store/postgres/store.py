@@ -102,6 +102,7 @@ class PostgresStore(SqlStore):
             weights=weights,
             exact_below=self._index.exact_below,
             candidates=candidates,
+            keyword_exact_below=self._index.keyword_exact_below,
         )
         # Planned once per connection when the keyword index gave candidates and no filter
         # applies: the plan (the candidates by primary key, HNSW for the vectors) is then
