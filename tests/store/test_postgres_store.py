@@ -261,3 +261,49 @@ def test_search_statements_run_with_the_configured_parallel_workers(
             assert int(conn.execute(show).scalar_one()) == server
     finally:
         store.close()
+
+
+def _out_of_line_values(store: PostgresStore) -> int:
+    """How many values of ``chunks`` live in its TOAST table."""
+    with store.engine.connect() as conn:
+        toast = conn.execute(
+            text("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'chunks'")
+        ).scalar_one()
+        return int(conn.execute(text(f"SELECT count(*) FROM {toast}")).scalar_one())
+
+
+def test_chunk_rows_of_a_few_kilobytes_stay_whole(postgres: PostgresForTests) -> None:
+    """Migration 0014: a chunk of ~150 words with a 384-dimension vector (~3 kB) keeps
+    its text and tsvector in its row, where scoring reads them without the TOAST index;
+    a larger one is still moved out as far as it must be."""
+    url = postgres.new_database()
+    store = PostgresStore(url, load_settings(database_url=url))
+    try:
+        factory = StoreFactory(store)
+        col = factory.collection(dim=384)
+        rng = np.random.default_rng(2)
+
+        def words(count: int) -> str:
+            # Distinct made-up words: neither the text nor its tsvector compresses much.
+            return " ".join(
+                "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 7)) for _ in range(count)
+            )
+
+        vector = unit(rng.standard_normal(384))
+        document = factory.ready_doc(col.id, [words(60)], vectors=[vector])
+        (chunk,) = store.list_chunks(document.id)
+        with store.engine.connect() as conn:
+            size = conn.execute(
+                text("SELECT pg_column_size(c.*) FROM chunks AS c WHERE c.document_id = :d"),
+                {"d": document.id},
+            ).scalar_one()
+        assert 2_100 < size < 4_080  # past PostgreSQL's default 2 kB threshold
+        assert _out_of_line_values(store) == 0
+        factory.ready_doc(col.id, [words(1_500)], vectors=[vector])
+        assert _out_of_line_values(store) > 0
+        hits = store.keyword_search(
+            chunk.text.split()[:2], collection_ids=[col.id], filters={}, limit=1
+        )
+        assert [h.chunk_id for h in hits] == [chunk.id]
+    finally:
+        store.close()
