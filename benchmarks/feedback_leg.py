@@ -52,8 +52,11 @@ def hybrid_statement(
     filters: Filters,
     leg: FeedbackLeg,
     candidates: list[int] | None,
+    keyword_exact_below: int = 0,
 ) -> tuple[str, dict[str, Any]]:
-    """The hybrid statement (depth 100, top 10) as the store builds it on ``index``."""
+    """The hybrid statement (depth 100, top 10) as the store builds it on ``index``
+    (``keyword_exact_below``: pass the store's own for a filtered exact keyword leg
+    started from a small scope; 0 reads its hits from the full-text index)."""
     return hybrid_sql(
         terms,
         literal,
@@ -65,6 +68,7 @@ def hybrid_statement(
         weights=weights_for(leg),
         exact_below=index.exact_below,
         candidates=candidates,
+        keyword_exact_below=keyword_exact_below,
     )
 
 
