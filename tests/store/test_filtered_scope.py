@@ -46,6 +46,15 @@ def filled(postgres: PostgresForTests) -> Iterator[tuple[str, str]]:
     postgres.drop_database(url)
 
 
+@pytest.fixture
+def filled_store(filled: tuple[str, str]) -> Iterator[tuple[PostgresStore, str]]:
+    """A store on ``filled``'s database (closed after the test) and its collection's id."""
+    url, collection_id = filled
+    store = PostgresStore(url, load_settings(database_url=url))
+    yield store, collection_id
+    store.close()
+
+
 def _chunks_in_scope(store: PostgresStore, collection_id: str, filters: Filters) -> int:
     """The scope's size counted chunk by chunk, the way the statements used to."""
     found = {
@@ -67,19 +76,15 @@ def _scope_size(store: PostgresStore, collection_id: str, filters: Filters, cap:
 
 @pytest.mark.parametrize("filters", [RARE, COMMON, {"tenant": None}, {"tenant": "nobody"}])
 def test_scope_size_is_exact_below_its_cap_and_at_least_the_cap_above(
-    filled: tuple[str, str], filters: Filters
+    filled_store: tuple[PostgresStore, str], filters: Filters
 ) -> None:
-    url, collection_id = filled
-    store = PostgresStore(url, load_settings(database_url=url))
-    try:
-        true_size = _chunks_in_scope(store, collection_id, filters)
-        assert _scope_size(store, collection_id, filters, true_size + 1) == true_size
-        if true_size:
-            assert _scope_size(store, collection_id, filters, true_size) >= true_size
-            assert _scope_size(store, collection_id, filters, 1) >= 1
-            assert _scope_size(store, collection_id, filters, 1) < true_size or true_size == 1
-    finally:
-        store.close()
+    store, collection_id = filled_store
+    true_size = _chunks_in_scope(store, collection_id, filters)
+    assert _scope_size(store, collection_id, filters, true_size + 1) == true_size
+    if true_size:
+        assert _scope_size(store, collection_id, filters, true_size) >= true_size
+        assert _scope_size(store, collection_id, filters, 1) >= 1
+        assert _scope_size(store, collection_id, filters, 1) < true_size or true_size == 1
 
 
 def test_scope_size_leaves_out_other_collections_and_documents_not_ready(
@@ -124,20 +129,16 @@ def _ran(plan: dict[str, Any], needle: str) -> bool:
 
 @pytest.mark.parametrize("filters", [RARE, COMMON])
 def test_a_small_filtered_scope_is_searched_from_the_scope(
-    filled: tuple[str, str], filters: Filters
+    filled_store: tuple[PostgresStore, str], filters: Filters
 ) -> None:
     """The small-scope branch runs below ``keyword_exact_below`` and only there."""
-    url, collection_id = filled
-    store = PostgresStore(url, load_settings(database_url=url))
-    try:
-        size = _chunks_in_scope(store, collection_id, filters)
-        for threshold, from_scope in ((size + 1, True), (size, False), (0, False)):
-            sql, params = keyword_sql(
-                ["alpha", "beta"], [collection_id], filters, 5, keyword_exact_below=threshold
-            )
-            assert _ran(_plan(store, sql, params), "ts_match_vq") is from_scope, threshold
-    finally:
-        store.close()
+    store, collection_id = filled_store
+    size = _chunks_in_scope(store, collection_id, filters)
+    for threshold, from_scope in ((size + 1, True), (size, False), (0, False)):
+        sql, params = keyword_sql(
+            ["alpha", "beta"], [collection_id], filters, 5, keyword_exact_below=threshold
+        )
+        assert _ran(_plan(store, sql, params), "ts_match_vq") is from_scope, threshold
 
 
 @pytest.mark.parametrize("filters", [RARE, COMMON, {"tenant": None}])
@@ -190,23 +191,21 @@ def test_both_exact_keyword_paths_rank_alike(filled: tuple[str, str], filters: F
             s.close()
 
 
-def test_vector_path_follows_the_filtered_scope_size(filled: tuple[str, str]) -> None:
+def test_vector_path_follows_the_filtered_scope_size(
+    filled_store: tuple[PostgresStore, str],
+) -> None:
     """The vector leg searches exactly below ``exact_below`` (sized from the documents)
     and through HNSW from it, whatever the filter leaves."""
-    url, collection_id = filled
-    store = PostgresStore(url, load_settings(database_url=url))
-    try:
-        size = _chunks_in_scope(store, collection_id, RARE)
-        query = seeded_vector("alpha")
-        store.vector_search(query, collection_ids=[collection_id], filters=RARE, limit=3)
-        for exact_below, exact in ((size + 1, True), (size, False)):
-            sql, params = vector_sql(
-                vector_literal(query), len(query), [collection_id], RARE, 5, exact_below=exact_below
-            )
-            branches = _first_union_rows(_plan(store, sql, params))
-            assert (branches[0] > 0, branches[1] > 0) == (exact, not exact), exact_below
-    finally:
-        store.close()
+    store, collection_id = filled_store
+    size = _chunks_in_scope(store, collection_id, RARE)
+    query = seeded_vector("alpha")
+    store.vector_search(query, collection_ids=[collection_id], filters=RARE, limit=3)
+    for exact_below, exact in ((size + 1, True), (size, False)):
+        sql, params = vector_sql(
+            vector_literal(query), len(query), [collection_id], RARE, 5, exact_below=exact_below
+        )
+        branches = _first_union_rows(_plan(store, sql, params))
+        assert (branches[0] > 0, branches[1] > 0) == (exact, not exact), exact_below
 
 
 def _first_union_rows(plan: dict[str, Any]) -> list[float]:
